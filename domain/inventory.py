@@ -1,0 +1,339 @@
+"""Stock of one SKU across every location, and what each channel may promise of it.
+
+Available-to-promise (ATP) for a channel is the sum, over the locations that feed it, of
+on hand minus reserved, less the channel's safety buffer for this SKU, never below zero.
+Every rule that protects that figure lives here; the aggregate never reads a clock.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import datetime
+from enum import StrEnum
+from typing import Any
+from uuid import UUID
+
+from eventsourcing.domain import Aggregate, event
+
+from domain.errors import (
+    InsufficientStock,
+    InvalidValue,
+    LocationNotInChannel,
+    ReservationExists,
+    ReservationNotFound,
+    StockBelowReserved,
+)
+from domain.identity import MAX_QUANTITY, check_code, check_gtin, check_quantity, stream_id
+
+MAX_NAME = 200
+MAX_REFERENCE = 200
+
+
+class AdjustmentReason(StrEnum):
+    CYCLE_COUNT = "cycle_count"  # quantity is the counted on-hand figure
+    DAMAGE = "damage"  # quantity is a negative delta
+    SHRINKAGE = "shrinkage"  # quantity is a negative delta
+    CORRECTION = "correction"  # quantity is a non-zero delta
+
+
+@dataclass
+class LocationStock:
+    on_hand: int = 0
+    reserved: int = 0
+    reorder_point: int | None = None
+    reorder_quantity: int | None = None
+
+    @property
+    def available(self) -> int:
+        return self.on_hand - self.reserved
+
+
+@dataclass(frozen=True)
+class Reservation:
+    reservation_id: str
+    location: str
+    quantity: int
+    channel: str | None
+    reference: str
+    expires_at: datetime | None
+
+
+class Inventory(Aggregate):
+    """One SKU's stock in every location, its reservations and per-channel safety buffers."""
+
+    @staticmethod
+    def create_id(sku: str, **_: Any) -> UUID:
+        return stream_id("sku", sku)
+
+    @classmethod
+    def register(cls, sku: str, name: str, gtin: str | None = None) -> Inventory:
+        check_code(sku, "sku")
+        if not isinstance(name, str) or len(name) > MAX_NAME:
+            raise InvalidValue(f"name must be at most {MAX_NAME} characters", field="name")
+        if gtin is not None:
+            check_gtin(gtin)
+        return cls(sku=sku, name=name, gtin=gtin)
+
+    @event("SkuRegistered")
+    def __init__(self, sku: str, name: str, gtin: str | None) -> None:
+        self.sku = sku
+        self.name = name
+        self.gtin = gtin
+        self.stock: dict[str, LocationStock] = {}
+        self.reservations: dict[str, Reservation] = {}
+        self.safety_buffers: dict[str, int] = {}
+
+    # -- queries ---------------------------------------------------------------------------
+
+    def at(self, location: str) -> LocationStock:
+        return self.stock.get(location) or LocationStock()
+
+    def available_to_promise(self, channel: str, locations: list[str]) -> int:
+        """What ``channel``, fed by ``locations``, may promise of this SKU."""
+        pooled = sum(self.at(code).available for code in locations)
+        return max(0, pooled - self.safety_buffers.get(channel, 0))
+
+    # -- commands --------------------------------------------------------------------------
+
+    def describe(self, name: str, gtin: str | None) -> None:
+        if not isinstance(name, str) or len(name) > MAX_NAME:
+            raise InvalidValue(f"name must be at most {MAX_NAME} characters", field="name")
+        if gtin is not None:
+            check_gtin(gtin)
+        if (name, gtin) != (self.name, self.gtin):
+            self._describe(name=name, gtin=gtin)
+
+    @event("SkuDescribed")
+    def _describe(self, name: str, gtin: str | None) -> None:
+        self.name = name
+        self.gtin = gtin
+
+    def receive(self, location: str, quantity: int) -> None:
+        """Goods arrived at ``location``."""
+        check_code(location, "location")
+        check_quantity(quantity)
+        if self.at(location).on_hand + quantity > MAX_QUANTITY:
+            raise InvalidValue(f"on hand would exceed {MAX_QUANTITY}", field="quantity")
+        self._receive(location=location, quantity=quantity)
+
+    @event("StockReceived")
+    def _receive(self, location: str, quantity: int) -> None:
+        self._stock(location).on_hand += quantity
+
+    def adjust(self, location: str, reason: AdjustmentReason, quantity: int) -> None:
+        """Correct on hand: a cycle count sets the counted figure, other reasons are deltas.
+
+        On hand may never fall below what is reserved there: reservations are promises to
+        customers, so they must be released or moved before the stock that backs them goes.
+        """
+        check_code(location, "location")
+        try:
+            reason = AdjustmentReason(reason)
+        except ValueError:
+            raise InvalidValue(f"unknown adjustment reason {reason!r}", field="reason") from None
+        current = self.at(location)
+        if reason is AdjustmentReason.CYCLE_COUNT:
+            counted = check_quantity(quantity, "quantity", allow_zero=True)
+            delta = counted - current.on_hand
+        else:
+            if isinstance(quantity, bool) or not isinstance(quantity, int):
+                raise InvalidValue(f"quantity must be a whole number, got {quantity!r}",
+                                   field="quantity")
+            if reason in (AdjustmentReason.DAMAGE, AdjustmentReason.SHRINKAGE) and quantity >= 0:
+                raise InvalidValue(f"a {reason} adjustment is a negative delta", field="quantity")
+            if quantity == 0 or abs(quantity) > MAX_QUANTITY:
+                raise InvalidValue("a correction is a non-zero delta", field="quantity")
+            delta = quantity
+        new_on_hand = current.on_hand + delta
+        if new_on_hand > MAX_QUANTITY:
+            raise InvalidValue(f"on hand would exceed {MAX_QUANTITY}", field="quantity")
+        if new_on_hand < current.reserved:
+            raise StockBelowReserved(
+                f"{self.sku} at {location}: on hand would be {new_on_hand}, "
+                f"but {current.reserved} are reserved",
+                sku=self.sku, location=location, on_hand=new_on_hand, reserved=current.reserved,
+            )
+        self._adjust(location=location, reason=reason, delta=delta,
+                     counted=quantity if reason is AdjustmentReason.CYCLE_COUNT else None)
+
+    @event("StockAdjusted")
+    def _adjust(
+        self, location: str, reason: AdjustmentReason, delta: int, counted: int | None
+    ) -> None:
+        self._stock(location).on_hand += delta
+
+    def transfer(self, source: str, destination: str, quantity: int) -> None:
+        """Move unreserved units from one location to another."""
+        check_code(source, "from_location")
+        check_code(destination, "to_location")
+        check_quantity(quantity)
+        if source == destination:
+            raise InvalidValue("a transfer needs two different locations", field="to_location")
+        self._require_available(source, quantity)
+        if self.at(destination).on_hand + quantity > MAX_QUANTITY:
+            raise InvalidValue(f"on hand would exceed {MAX_QUANTITY}", field="quantity")
+        self._transfer(source=source, destination=destination, quantity=quantity)
+
+    @event("StockTransferred")
+    def _transfer(self, source: str, destination: str, quantity: int) -> None:
+        self._stock(source).on_hand -= quantity
+        self._stock(destination).on_hand += quantity
+
+    def reserve(
+        self,
+        reservation_id: str,
+        location: str,
+        quantity: int,
+        *,
+        reference: str,
+        now: datetime,
+        channel: str | None = None,
+        channel_locations: list[str] | None = None,
+        expires_at: datetime | None = None,
+    ) -> bool:
+        """Hold units at ``location`` for an order or booking ``reference``.
+
+        A reservation for a channel must come from a location that feeds it and may not
+        exceed the channel's available-to-promise. Returns False when the same reservation
+        was already made (a repeat is harmless), True when it was recorded now.
+        """
+        check_code(reservation_id, "reservation_id")
+        check_code(location, "location")
+        check_quantity(quantity)
+        if not isinstance(reference, str) or not 0 < len(reference) <= MAX_REFERENCE:
+            raise InvalidValue(f"reference must be 1-{MAX_REFERENCE} characters",
+                               field="reference")
+        if expires_at is not None and expires_at <= now:
+            raise InvalidValue("expires_at must be in the future", field="expires_at")
+        wanted = Reservation(reservation_id, location, quantity, channel, reference, expires_at)
+        existing = self.reservations.get(reservation_id)
+        if existing is not None:
+            if existing == wanted:
+                return False
+            raise ReservationExists(
+                f"reservation {reservation_id} of {self.sku} exists with different details",
+                sku=self.sku, reservation_id=reservation_id,
+            )
+        self._require_available(location, quantity)
+        if channel is not None:
+            locations = channel_locations or []
+            if location not in locations:
+                raise LocationNotInChannel(
+                    f"location {location} does not feed channel {channel}",
+                    location=location, channel=channel,
+                )
+            atp = self.available_to_promise(channel, locations)
+            if quantity > atp:
+                raise InsufficientStock(
+                    f"channel {channel} may promise {atp} of {self.sku}, {quantity} requested",
+                    sku=self.sku, channel=channel, requested=quantity, available=atp,
+                )
+        self._reserve(reservation_id=reservation_id, location=location, quantity=quantity,
+                      channel=channel, reference=reference, expires_at=expires_at)
+        return True
+
+    @event("StockReserved")
+    def _reserve(
+        self,
+        reservation_id: str,
+        location: str,
+        quantity: int,
+        channel: str | None,
+        reference: str,
+        expires_at: datetime | None,
+    ) -> None:
+        self._stock(location).reserved += quantity
+        self.reservations[reservation_id] = Reservation(
+            reservation_id, location, quantity, channel, reference, expires_at
+        )
+
+    def release(self, reservation_id: str) -> None:
+        """Give reserved units back to the location's available stock."""
+        held = self._reservation(reservation_id)
+        self._release(reservation_id=reservation_id, location=held.location,
+                      quantity=held.quantity)
+
+    @event("ReservationReleased")
+    def _release(self, reservation_id: str, location: str, quantity: int) -> None:
+        self._stock(location).reserved -= quantity
+        del self.reservations[reservation_id]
+
+    def commit(self, reservation_id: str, quantity: int | None = None) -> None:
+        """Units left the building: on hand and the reservation fall together.
+
+        ``quantity`` commits part of the reservation; the rest stays reserved.
+        """
+        held = self._reservation(reservation_id)
+        quantity = held.quantity if quantity is None else check_quantity(quantity)
+        if quantity > held.quantity:
+            raise InvalidValue(
+                f"reservation {reservation_id} holds {held.quantity}, cannot commit {quantity}",
+                field="quantity",
+            )
+        self._commit(reservation_id=reservation_id, location=held.location, quantity=quantity)
+
+    @event("ReservationCommitted")
+    def _commit(self, reservation_id: str, location: str, quantity: int) -> None:
+        stock = self._stock(location)
+        stock.on_hand -= quantity
+        stock.reserved -= quantity
+        held = self.reservations[reservation_id]
+        if quantity == held.quantity:
+            del self.reservations[reservation_id]
+        else:
+            self.reservations[reservation_id] = Reservation(
+                held.reservation_id, held.location, held.quantity - quantity, held.channel,
+                held.reference, held.expires_at,
+            )
+
+    def set_safety_buffer(self, channel: str, quantity: int) -> None:
+        """Hold back ``quantity`` units from what ``channel`` may promise."""
+        check_code(channel, "channel")
+        check_quantity(quantity, allow_zero=True)
+        if self.safety_buffers.get(channel, 0) != quantity:
+            self._set_safety_buffer(channel=channel, quantity=quantity)
+
+    @event("SafetyBufferSet")
+    def _set_safety_buffer(self, channel: str, quantity: int) -> None:
+        if quantity:
+            self.safety_buffers[channel] = quantity
+        else:
+            self.safety_buffers.pop(channel, None)
+
+    def set_reorder_policy(self, location: str, reorder_point: int, reorder_quantity: int) -> None:
+        """Ask for ``reorder_quantity`` more when available at ``location`` drops below the point."""
+        check_code(location, "location")
+        check_quantity(reorder_point, "reorder_point", allow_zero=True)
+        check_quantity(reorder_quantity, "reorder_quantity")
+        current = self.at(location)
+        if (current.reorder_point, current.reorder_quantity) != (reorder_point, reorder_quantity):
+            self._set_reorder_policy(location=location, reorder_point=reorder_point,
+                                     reorder_quantity=reorder_quantity)
+
+    @event("ReorderPolicySet")
+    def _set_reorder_policy(self, location: str, reorder_point: int, reorder_quantity: int) -> None:
+        stock = self._stock(location)
+        stock.reorder_point = reorder_point
+        stock.reorder_quantity = reorder_quantity
+
+    # -- helpers ---------------------------------------------------------------------------
+
+    def _stock(self, location: str) -> LocationStock:
+        return self.stock.setdefault(location, LocationStock())
+
+    def _reservation(self, reservation_id: str) -> Reservation:
+        try:
+            return self.reservations[reservation_id]
+        except KeyError:
+            raise ReservationNotFound(
+                f"{self.sku} has no reservation {reservation_id}",
+                sku=self.sku, reservation_id=reservation_id,
+            ) from None
+
+    def _require_available(self, location: str, quantity: int) -> None:
+        available = self.at(location).available
+        if quantity > available:
+            raise InsufficientStock(
+                f"{available} of {self.sku} available at {location}, {quantity} requested",
+                sku=self.sku, location=location, requested=quantity, available=available,
+            )
