@@ -1,0 +1,184 @@
+"""The event store: eventsourcing's PostgreSQL persistence, plus our metadata and idempotency.
+
+- :class:`LedgerMapper` adds the metadata envelope (event id, actor, channel, correlation and
+  causation ids, idempotency key, schema version) to each stored event's state, from the
+  :class:`~application.context.CommandContext` in force when it is saved. Domain events stay
+  free of it; readers that need it use :func:`decode`.
+- :class:`LedgerRecorder` writes a command's idempotency record in the same transaction as its
+  events (the library's recorder serialises inserts with a table lock, so the log is gap-free).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any
+from uuid import UUID, uuid4
+
+from eventsourcing.persistence import (
+    DatetimeAsISO,
+    DecimalAsStr,
+    JSONTranscoder,
+    Mapper,
+    StoredEvent,
+    UUIDAsHex,
+)
+from eventsourcing.postgres import PostgresApplicationRecorder, PostgresDatastore
+from eventsourcing.utils import get_topic
+from psycopg import Cursor
+from psycopg.conninfo import conninfo_to_dict
+from psycopg.rows import DictRow
+from psycopg.sql import SQL, Identifier
+
+from application.context import SCHEMA_VERSION, current_context
+from application.idempotency import IdempotencyRecord, PendingAnswer
+
+META = "_meta"
+
+
+@dataclass(frozen=True)
+class EventMeta:
+    event_id: UUID
+    schema_version: int
+    actor: str
+    channel: str | None
+    correlation_id: str | None
+    causation_id: str | None
+    idempotency_key: str | None
+
+
+class LedgerMapper(Mapper[UUID]):
+    def to_stored_event(self, domain_event: Any) -> StoredEvent:
+        context = current_context()
+        event_id = uuid4()
+        state = dict(vars(domain_event))
+        state[META] = {
+            "event_id": event_id.hex,
+            "schema_version": SCHEMA_VERSION,
+            "actor": context.actor,
+            "channel": context.channel,
+            # A command without a correlation id starts a causal chain of its own.
+            "correlation_id": context.correlation_id or event_id.hex,
+            "causation_id": context.causation_id,
+            "idempotency_key": context.idempotency_key,
+        }
+        shadow = object.__new__(type(domain_event))
+        object.__setattr__(shadow, "__dict__", state)
+        return super().to_stored_event(shadow)
+
+    def to_domain_event(self, stored_event: StoredEvent) -> Any:
+        event, _ = self.decode(stored_event)
+        return event
+
+    def decode(self, stored_event: StoredEvent) -> tuple[Any, EventMeta]:
+        """The domain event and its metadata."""
+        event = super().to_domain_event(stored_event)
+        raw = event.__dict__.pop(META)
+        meta = EventMeta(
+            event_id=UUID(raw["event_id"]),
+            schema_version=raw["schema_version"],
+            actor=raw["actor"],
+            channel=raw["channel"],
+            correlation_id=raw["correlation_id"],
+            causation_id=raw["causation_id"],
+            idempotency_key=raw["idempotency_key"],
+        )
+        return event, meta
+
+
+def make_transcoder() -> JSONTranscoder:
+    """The same transcodings eventsourcing's Application registers by default."""
+    transcoder = JSONTranscoder()
+    transcoder.register(UUIDAsHex())
+    transcoder.register(DecimalAsStr())
+    transcoder.register(DatetimeAsISO())
+    return transcoder
+
+
+def make_mapper() -> LedgerMapper:
+    return LedgerMapper(transcoder=make_transcoder())
+
+
+class LedgerRecorder(PostgresApplicationRecorder):
+    """Application recorder that also keeps idempotency answers, atomically with events."""
+
+    def __init__(self, datastore: PostgresDatastore, *, events_table_name: str = "stored_events"):
+        super().__init__(datastore, events_table_name=events_table_name)
+        prefix = events_table_name.removesuffix("_events")
+        self.idempotency_table = Identifier(datastore.schema, f"{prefix}_idempotency")
+        self.sql_create_statements.append(
+            SQL(
+                "CREATE TABLE IF NOT EXISTS {} ("
+                " key text PRIMARY KEY,"
+                " fingerprint text NOT NULL,"
+                " answer bytea NOT NULL,"
+                " recorded_at timestamptz NOT NULL DEFAULT now())"
+            ).format(self.idempotency_table)
+        )
+        self._insert_answer = SQL(
+            "INSERT INTO {} (key, fingerprint, answer) VALUES (%s, %s, %s)"
+        ).format(self.idempotency_table)
+
+    def _fetch_ids_after_insert_events(
+        self, curs: Cursor[DictRow], stored_events: Any, **kwargs: Any
+    ) -> Any:
+        ids = super()._fetch_ids_after_insert_events(curs, stored_events, **kwargs)
+        pending: PendingAnswer | None = kwargs.get("idempotency")
+        if pending is not None and ids:
+            # Same transaction as the events: a duplicate key rolls them back with it.
+            curs.execute(
+                self._insert_answer, (pending.key, pending.fingerprint, pending.render(ids[-1]))
+            )
+        return ids
+
+    def find_answer(self, key: str) -> IdempotencyRecord | None:
+        with self.datastore.get_connection() as conn, conn.cursor() as curs:
+            curs.execute(
+                SQL("SELECT fingerprint, answer FROM {} WHERE key = %s").format(
+                    self.idempotency_table
+                ),
+                (key,),
+            )
+            row = curs.fetchone()
+        if row is None:
+            return None
+        return IdempotencyRecord(key=key, fingerprint=row["fingerprint"],
+                                 answer=bytes(row["answer"]))
+
+    def record_answer(self, record: IdempotencyRecord) -> bool:
+        with self.datastore.get_connection() as conn, conn.cursor() as curs:
+            curs.execute(
+                SQL("INSERT INTO {} (key, fingerprint, answer) VALUES (%s, %s, %s) "
+                    "ON CONFLICT (key) DO NOTHING").format(self.idempotency_table),
+                (record.key, record.fingerprint, record.answer),
+            )
+            return curs.rowcount == 1
+
+
+def application_env(conninfo: str, *, pool_size: int = 8) -> dict[str, str]:
+    """eventsourcing settings for a database given as a libpq conninfo string or URL.
+
+    The library takes no URI, only POSTGRES_* settings, so the conninfo is split here.
+    """
+    parts = conninfo_to_dict(conninfo)
+    return {
+        "PERSISTENCE_MODULE": "eventsourcing.postgres",
+        "POSTGRES_DBNAME": str(parts.get("dbname") or "postgres"),
+        "POSTGRES_HOST": str(parts.get("host") or "localhost"),
+        "POSTGRES_PORT": str(parts.get("port") or "5432"),
+        "POSTGRES_USER": str(parts.get("user") or "postgres"),
+        "POSTGRES_PASSWORD": str(parts.get("password") or ""),
+        "POSTGRES_POOL_SIZE": str(pool_size),
+        "POSTGRES_MAX_OVERFLOW": str(pool_size),
+        "POSTGRES_CONNECT_TIMEOUT": "10",
+        "POSTGRES_LOCK_TIMEOUT": "10",
+        "POSTGRES_PRE_PING": "y",
+        "CREATE_TABLE": "y",
+        "MAPPER_TOPIC": get_topic(LedgerMapper),
+        "APPLICATION_RECORDER_TOPIC": get_topic(LedgerRecorder),
+    }
+
+
+def events_table(application_name: str) -> str:
+    """eventsourcing names an application's table ``<name>_events``."""
+    return f"{application_name.lower()}_events"
+

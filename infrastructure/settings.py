@@ -1,0 +1,42 @@
+"""Settings, read once from the environment."""
+
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass
+from functools import lru_cache
+from pathlib import Path
+
+import platformdirs
+
+
+@dataclass(frozen=True)
+class Settings:
+    database_url: str | None  # None: start the embedded PostgreSQL
+    nats_url: str | None  # None: start the embedded nats-server
+    data_dir: Path  # where embedded servers keep their data
+    host: str
+    port: int
+    log_level: str
+    max_body_bytes: int
+    pool_size: int
+
+
+def _int(name: str, default: int) -> int:
+    raw = os.environ.get(name)
+    return default if raw in (None, "") else int(raw)
+
+
+@lru_cache(maxsize=1)
+def get_settings() -> Settings:
+    data_dir = os.environ.get("LEDGERLINE_DATA_DIR") or platformdirs.user_data_dir("ledgerline")
+    return Settings(
+        database_url=os.environ.get("LEDGERLINE_DATABASE_URL") or None,
+        nats_url=os.environ.get("LEDGERLINE_NATS_URL") or None,
+        data_dir=Path(data_dir).expanduser(),
+        host=os.environ.get("LEDGERLINE_HOST", "127.0.0.1"),
+        port=_int("LEDGERLINE_PORT", 8000),
+        log_level=os.environ.get("LEDGERLINE_LOG_LEVEL", "info"),
+        max_body_bytes=_int("LEDGERLINE_MAX_BODY_BYTES", 64 * 1024),
+        pool_size=_int("LEDGERLINE_POOL_SIZE", 8),
+    )
