@@ -1,0 +1,70 @@
+"""The Litestar application: one factory, one place where routes and handlers are registered."""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+from typing import Any
+
+import nats
+import structlog
+from litestar import Litestar
+from litestar.di import Provide
+from litestar.openapi import OpenAPIConfig
+from litestar.plugins.prometheus import PrometheusConfig, PrometheusController
+
+from api.middleware import request_id_middleware
+from api.problems import EXCEPTION_HANDLERS
+from api.routes.availability import AvailabilityController
+from api.routes.health import live, ready
+from api.routes.network import ChannelController, LocationController
+from api.routes.stock import SkuController
+from api.services import Services
+
+log = structlog.get_logger(__name__)
+
+ROUTES: list[Any] = [
+    LocationController,
+    ChannelController,
+    SkuController,
+    AvailabilityController,
+    live,
+    ready,
+]
+
+
+class MetricsController(PrometheusController):
+    path = "/metrics"
+
+
+def create_app(services: Services, *, max_body_bytes: int = 64 * 1024) -> Litestar:
+    @asynccontextmanager
+    async def lifespan(app: Litestar) -> AsyncIterator[None]:
+        await services.read_pool.open()
+        try:
+            services.nats = await nats.connect(
+                services.nats_url, name="ledgerline-api", max_reconnect_attempts=-1,
+                connect_timeout=5,
+            )
+        except Exception as error:  # readiness reports it; the API still serves reads
+            log.warning("nats.unavailable", error=str(error))
+        try:
+            yield
+        finally:
+            if services.nats is not None:
+                await services.nats.close()
+            await services.read_pool.close()
+
+    async def provide_services() -> Services:
+        return services
+
+    return Litestar(
+        route_handlers=[*ROUTES, MetricsController],
+        dependencies={"services": Provide(provide_services, use_cache=True)},
+        exception_handlers=EXCEPTION_HANDLERS,
+        middleware=[request_id_middleware, PrometheusConfig(app_name="ledgerline").middleware],
+        lifespan=[lifespan],
+        request_max_body_size=max_body_bytes,
+        openapi_config=OpenAPIConfig(title="Ledgerline", version="0.1.0", path="/schema"),
+        debug=False,
+    )

@@ -1,0 +1,63 @@
+"""What a channel may promise: its ATP for a list of SKUs, and what changed since a cursor."""
+
+from __future__ import annotations
+
+from typing import Annotated, Any
+
+from litestar import Controller, get
+from litestar.params import Parameter
+
+from api.schemas import MAX_LIST, Code
+from api.services import Services
+from domain.errors import InvalidValue, UnknownChannel
+from domain.identity import check_code
+from projections.atp_queries import Cursor
+
+MAX_PAGE = 1000
+
+
+class AvailabilityController(Controller):
+    path = "/v1/channels/{channel:str}/availability"
+    tags = ["availability"]  # noqa: RUF012
+
+    @get("/", operation_id="getAvailability")
+    async def availability(
+        self,
+        channel: Code,
+        services: Services,
+        sku: Annotated[list[str], Parameter(query="sku", max_items=MAX_LIST,
+                                            description="SKU codes, repeated")],
+    ) -> dict[str, Any]:
+        """Available-to-promise of each SKU for this channel (unknown SKUs are listed apart)."""
+        for code in sku:
+            check_code(code, "sku")
+        async with services.read_pool.connection() as conn:
+            if not await services.queries.channel_exists(conn, channel):
+                raise UnknownChannel(f"no channel {channel!r}", channel=channel)
+            items = await services.queries.availability(conn, channel, sorted(set(sku)))
+            position = await services.queries.position(conn)
+        known = {item["sku"] for item in items}
+        return {"channel": channel, "items": items,
+                "unknown_skus": sorted(set(sku) - known), "position": position}
+
+    @get("/changes", operation_id="getAvailabilityChanges")
+    async def changes(
+        self,
+        channel: Code,
+        services: Services,
+        cursor: str | None = None,
+        limit: Annotated[int, Parameter(ge=1, le=MAX_PAGE)] = 100,
+    ) -> dict[str, Any]:
+        """ATP figures that changed since ``cursor`` (omit it to start from the beginning).
+
+        Pass the returned ``next_cursor`` to continue; an empty ``items`` means up to date.
+        """
+        after = Cursor.decode(cursor) if cursor is not None else None
+        if cursor is not None and len(cursor) > 200:
+            raise InvalidValue("cursor is not one this API issued", field="cursor")
+        async with services.read_pool.connection() as conn:
+            if not await services.queries.channel_exists(conn, channel):
+                raise UnknownChannel(f"no channel {channel!r}", channel=channel)
+            items, resume = await services.queries.changes(conn, channel, after, limit)
+        return {"channel": channel, "items": items,
+                "next_cursor": resume.encode() if resume else None}

@@ -1,0 +1,84 @@
+"""The one path every write takes: strict body, command context, idempotency, answer."""
+
+from __future__ import annotations
+
+import asyncio
+import re
+from collections.abc import Callable
+from typing import Any, TypeVar
+
+import msgspec
+from litestar import Request, Response
+
+from api.problems import problem
+from api.schemas import Strict, decode_strict
+from application.commands import Outcome
+from application.commands import Request as CommandRequest
+from application.context import CommandContext
+from application.idempotency import fingerprint
+from domain.errors import DomainError
+from infrastructure.metrics import COMMANDS
+
+T = TypeVar("T", bound=Strict)
+
+_KEY = re.compile(r"^[\x21-\x7e]{1,200}$")
+_IF_MATCH = re.compile(r'^(?:W/)?"(\d{1,18})"$')
+
+
+class BadRequest(DomainError):
+    code = "invalid-request"
+    title = "Invalid request"
+
+
+def command_request(request: Request[Any, Any, Any], raw: bytes) -> CommandRequest:
+    state = request.scope.get("state", {})
+    key = request.headers.get("idempotency-key")
+    if key is not None and not _KEY.match(key):
+        raise BadRequest("Idempotency-Key must be 1-200 visible ASCII characters")
+    expected: int | None = None
+    if (if_match := request.headers.get("if-match")) is not None:
+        found = _IF_MATCH.match(if_match.strip())
+        if found is None:
+            raise BadRequest('If-Match must be an entity tag like "3"')
+        expected = int(found.group(1))
+    context = CommandContext(
+        actor="anonymous",
+        correlation_id=state.get("correlation_id"),
+        causation_id=state.get("request_id"),
+    )
+    return CommandRequest(
+        context=context,
+        idempotency_key=key,
+        fingerprint=fingerprint(request.method, request.url.path, raw),
+        expected_version=expected,
+    )
+
+
+async def execute(
+    request: Request[Any, Any, Any],
+    name: str,
+    model: type[T] | None,
+    command: Callable[[Any, CommandRequest], Outcome],
+    status: int = 200,
+) -> Response[Any]:
+    raw = await request.body()
+    payload: Any = None
+    if model is not None:
+        try:
+            payload = decode_strict(raw, model)
+        except msgspec.DecodeError as error:
+            return problem(400, "invalid-request", "Invalid request", str(error), request)
+        except msgspec.ValidationError as error:
+            return problem(400, "invalid-request", "Invalid request", str(error), request)
+    try:
+        outcome = await asyncio.to_thread(command, payload, command_request(request, raw))
+    except DomainError as error:
+        COMMANDS.labels(name, error.code).inc()
+        raise
+    COMMANDS.labels(name, "replayed" if outcome.replayed else "ok").inc()
+    headers = {"etag": f'"{outcome.version}"'}
+    if outcome.position is not None:
+        headers["ledgerline-position"] = str(outcome.position)
+    if outcome.replayed:
+        headers["idempotent-replayed"] = "true"
+    return Response(outcome.body, status_code=status, headers=headers)

@@ -1,0 +1,23 @@
+"""What the HTTP layer needs from the rest of the system, built by the composition root."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any
+
+from psycopg_pool import AsyncConnectionPool
+
+from application.inventory import InventoryApp
+from projections.atp_queries import AtpQueries
+from projections.follower import Follower
+
+
+@dataclass
+class Services:
+    inventory: InventoryApp
+    read_pool: AsyncConnectionPool[Any]
+    queries: AtpQueries
+    follower: Follower
+    nats_url: str
+    nats: Any = None  # a connected nats.aio.client.Client, set by the app's lifespan
+    extras: dict[str, Any] = field(default_factory=dict)

@@ -1,0 +1,18 @@
+"""Prometheus metrics of our own (HTTP metrics come from Litestar's Prometheus plugin)."""
+
+from __future__ import annotations
+
+from prometheus_client import Counter, Gauge
+
+COMMANDS = Counter(
+    "ledgerline_commands_total", "Commands handled, by command and outcome",
+    ["command", "outcome"],
+)
+PROJECTION_POSITION = Gauge(
+    "ledgerline_projection_position", "Last log position applied by a projection",
+    ["projection"],
+)
+PROJECTION_LAG = Gauge(
+    "ledgerline_projection_lag_events", "Events committed but not yet applied by a projection",
+    ["projection"],
+)

@@ -1,0 +1,270 @@
+"""Available-to-promise (ATP) per channel and SKU, and the stock picture behind it.
+
+ATP(channel, sku) = max(0, Σ over locations feeding the channel of (on hand − reserved)
+− the channel's safety buffer for the SKU).
+
+Each ``availability`` row remembers the log position of the event that last changed its
+figure, so a channel can poll "what changed since my cursor" cheaply. Rows are recomputed by
+one SQL statement per event, and only rows whose figure changed are touched; applying events
+one by one makes the result independent of batch boundaries, so a rebuild from position 0
+equals the live tables row for row.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+from uuid import UUID
+
+import psycopg
+from psycopg.sql import SQL, Composable, Identifier
+
+from domain.inventory import Inventory
+from domain.network import Channel, Location
+from infrastructure.eventstore import EventMeta
+
+LOG = "inventory"
+
+TABLES = """
+CREATE TABLE IF NOT EXISTS {s}.tracking (
+    log text PRIMARY KEY, position bigint NOT NULL);
+CREATE TABLE IF NOT EXISTS {s}.locations (
+    code text PRIMARY KEY, stream_id uuid UNIQUE NOT NULL, name text NOT NULL,
+    kind text NOT NULL, latitude numeric, longitude numeric);
+CREATE TABLE IF NOT EXISTS {s}.channels (
+    code text PRIMARY KEY, stream_id uuid UNIQUE NOT NULL, name text NOT NULL,
+    kind text NOT NULL);
+CREATE TABLE IF NOT EXISTS {s}.channel_locations (
+    channel text NOT NULL, location text NOT NULL, PRIMARY KEY (channel, location));
+CREATE TABLE IF NOT EXISTS {s}.skus (
+    sku text PRIMARY KEY, stream_id uuid UNIQUE NOT NULL, name text NOT NULL, gtin text);
+CREATE TABLE IF NOT EXISTS {s}.stock (
+    sku text NOT NULL, location text NOT NULL, on_hand bigint NOT NULL,
+    reserved bigint NOT NULL, reorder_point bigint, reorder_quantity bigint,
+    PRIMARY KEY (sku, location));
+CREATE TABLE IF NOT EXISTS {s}.buffers (
+    channel text NOT NULL, sku text NOT NULL, quantity bigint NOT NULL,
+    PRIMARY KEY (channel, sku));
+CREATE TABLE IF NOT EXISTS {s}.availability (
+    channel text NOT NULL, sku text NOT NULL, atp bigint NOT NULL,
+    log_position bigint NOT NULL, PRIMARY KEY (channel, sku));
+CREATE INDEX IF NOT EXISTS availability_changes
+    ON {s}.availability (channel, log_position, sku);
+"""
+
+# Recompute ATP for the (channel, sku) pairs selected by {where}; write only changed figures.
+RECOMPUTE = """
+INSERT INTO {s}.availability AS a (channel, sku, atp, log_position)
+SELECT c.code, k.sku,
+       GREATEST(0,
+           COALESCE((SELECT SUM(st.on_hand - st.reserved)
+                     FROM {s}.stock st JOIN {s}.channel_locations cl
+                       ON cl.location = st.location
+                     WHERE cl.channel = c.code AND st.sku = k.sku), 0)
+         - COALESCE((SELECT b.quantity FROM {s}.buffers b
+                     WHERE b.channel = c.code AND b.sku = k.sku), 0)),
+       %(position)s
+FROM {s}.channels c CROSS JOIN {s}.skus k
+WHERE {where}
+ON CONFLICT (channel, sku) DO UPDATE
+    SET atp = EXCLUDED.atp, log_position = EXCLUDED.log_position
+    WHERE a.atp IS DISTINCT FROM EXCLUDED.atp
+"""
+
+
+class AtpProjection:
+    """Builds the ATP read model in PostgreSQL schema ``schema``."""
+
+    def __init__(self, schema: str = "atp") -> None:
+        self.name = f"atp:{schema}"
+        self.schema = schema
+        self._s = Identifier(schema)
+        self._skus: dict[UUID, str] = {}
+        self._channels: dict[UUID, str] = {}
+        self._locations: dict[UUID, str] = {}
+        self._handlers: dict[type, Any] = {
+            Location.Registered: self._location_registered,
+            Location.Described: self._location_described,
+            Channel.Registered: self._channel_registered,
+            Channel.Described: self._channel_described,
+            Channel.LocationsChanged: self._channel_locations_changed,
+            Inventory.SkuRegistered: self._sku_registered,
+            Inventory.SkuDescribed: self._sku_described,
+            Inventory.StockReceived: self._stock_received,
+            Inventory.StockAdjusted: self._stock_adjusted,
+            Inventory.StockTransferred: self._stock_transferred,
+            Inventory.StockReserved: self._stock_reserved,
+            Inventory.ReservationReleased: self._reservation_released,
+            Inventory.ReservationCommitted: self._reservation_committed,
+            Inventory.SafetyBufferSet: self._safety_buffer_set,
+            Inventory.ReorderPolicySet: self._reorder_policy_set,
+        }
+
+    def sql(self, text: str, **parts: Composable) -> Composable:
+        return SQL(text).format(s=self._s, **parts)  # type: ignore[arg-type]
+
+    # -- Projection protocol ---------------------------------------------------------------
+
+    def setup(self, conn: psycopg.Connection[Any]) -> None:
+        with conn.transaction():
+            conn.execute(SQL("CREATE SCHEMA IF NOT EXISTS {}").format(self._s))
+            for statement in TABLES.split(";"):
+                if statement.strip():
+                    conn.execute(self.sql(statement))
+            conn.execute(
+                self.sql("INSERT INTO {s}.tracking VALUES (%s, 0) ON CONFLICT DO NOTHING"),
+                (LOG,),
+            )
+
+    def position(self, conn: psycopg.Connection[Any], *, lock: bool = False) -> int:
+        query = "SELECT position FROM {s}.tracking WHERE log = %s" + (
+            " FOR UPDATE" if lock else ""
+        )
+        row = conn.execute(self.sql(query), (LOG,)).fetchone()
+        return int(row[0]) if row else 0
+
+    def advance(self, cur: psycopg.Cursor[Any], position: int) -> None:
+        cur.execute(self.sql("UPDATE {s}.tracking SET position = %s WHERE log = %s"),
+                    (position, LOG))
+
+    def apply(self, cur: psycopg.Cursor[Any], event: Any, meta: EventMeta, position: int) -> None:
+        handler = self._handlers.get(type(event))
+        if handler is not None:
+            handler(cur, event, position)
+
+    # -- network ---------------------------------------------------------------------------
+
+    def _location_registered(self, cur: psycopg.Cursor[Any], e: Any, _: int) -> None:
+        self._locations[e.originator_id] = e.code
+        cur.execute(
+            self.sql("INSERT INTO {s}.locations VALUES (%s, %s, %s, %s, %s, %s)"),
+            (e.code, e.originator_id, e.name, str(e.kind), e.latitude, e.longitude),
+        )
+
+    def _location_described(self, cur: psycopg.Cursor[Any], e: Any, _: int) -> None:
+        cur.execute(
+            self.sql("UPDATE {s}.locations SET name = %s, kind = %s, latitude = %s, "
+                     "longitude = %s WHERE stream_id = %s"),
+            (e.name, str(e.kind), e.latitude, e.longitude, e.originator_id),
+        )
+
+    def _channel_registered(self, cur: psycopg.Cursor[Any], e: Any, position: int) -> None:
+        self._channels[e.originator_id] = e.code
+        cur.execute(self.sql("INSERT INTO {s}.channels VALUES (%s, %s, %s, %s)"),
+                    (e.code, e.originator_id, e.name, str(e.kind)))
+        self._set_channel_locations(cur, e.code, e.locations, position)
+
+    def _channel_described(self, cur: psycopg.Cursor[Any], e: Any, _: int) -> None:
+        cur.execute(self.sql("UPDATE {s}.channels SET name = %s, kind = %s WHERE stream_id = %s"),
+                    (e.name, str(e.kind), e.originator_id))
+
+    def _channel_locations_changed(self, cur: psycopg.Cursor[Any], e: Any, position: int) -> None:
+        code = self._code(cur, self._channels, "channels", "code", e.originator_id)
+        self._set_channel_locations(cur, code, e.locations, position)
+
+    def _set_channel_locations(
+        self, cur: psycopg.Cursor[Any], channel: str, locations: list[str], position: int
+    ) -> None:
+        cur.execute(self.sql("DELETE FROM {s}.channel_locations WHERE channel = %s"), (channel,))
+        cur.executemany(self.sql("INSERT INTO {s}.channel_locations VALUES (%s, %s)"),
+                        [(channel, location) for location in locations])
+        self._recompute(cur, position, channel=channel)
+
+    # -- stock -----------------------------------------------------------------------------
+
+    def _sku_registered(self, cur: psycopg.Cursor[Any], e: Any, position: int) -> None:
+        self._skus[e.originator_id] = e.sku
+        cur.execute(self.sql("INSERT INTO {s}.skus VALUES (%s, %s, %s, %s)"),
+                    (e.sku, e.originator_id, e.name, e.gtin))
+        self._recompute(cur, position, sku=e.sku)
+
+    def _sku_described(self, cur: psycopg.Cursor[Any], e: Any, _: int) -> None:
+        cur.execute(self.sql("UPDATE {s}.skus SET name = %s, gtin = %s WHERE stream_id = %s"),
+                    (e.name, e.gtin, e.originator_id))
+
+    def _stock_received(self, cur: psycopg.Cursor[Any], e: Any, position: int) -> None:
+        self._move(cur, e, position, [(e.location, e.quantity, 0)])
+
+    def _stock_adjusted(self, cur: psycopg.Cursor[Any], e: Any, position: int) -> None:
+        self._move(cur, e, position, [(e.location, e.delta, 0)])
+
+    def _stock_transferred(self, cur: psycopg.Cursor[Any], e: Any, position: int) -> None:
+        self._move(cur, e, position,
+                   [(e.source, -e.quantity, 0), (e.destination, e.quantity, 0)])
+
+    def _stock_reserved(self, cur: psycopg.Cursor[Any], e: Any, position: int) -> None:
+        self._move(cur, e, position, [(e.location, 0, e.quantity)])
+
+    def _reservation_released(self, cur: psycopg.Cursor[Any], e: Any, position: int) -> None:
+        self._move(cur, e, position, [(e.location, 0, -e.quantity)])
+
+    def _reservation_committed(self, cur: psycopg.Cursor[Any], e: Any, position: int) -> None:
+        self._move(cur, e, position, [(e.location, -e.quantity, -e.quantity)])
+
+    def _safety_buffer_set(self, cur: psycopg.Cursor[Any], e: Any, position: int) -> None:
+        sku = self._sku(cur, e.originator_id)
+        if e.quantity:
+            cur.execute(
+                self.sql("INSERT INTO {s}.buffers VALUES (%s, %s, %s) ON CONFLICT (channel, sku) "
+                         "DO UPDATE SET quantity = EXCLUDED.quantity"),
+                (e.channel, sku, e.quantity),
+            )
+        else:
+            cur.execute(self.sql("DELETE FROM {s}.buffers WHERE channel = %s AND sku = %s"),
+                        (e.channel, sku))
+        self._recompute(cur, position, sku=sku, channel=e.channel)
+
+    def _reorder_policy_set(self, cur: psycopg.Cursor[Any], e: Any, _: int) -> None:
+        cur.execute(
+            self.sql("INSERT INTO {s}.stock VALUES (%s, %s, 0, 0, %s, %s) "
+                     "ON CONFLICT (sku, location) DO UPDATE SET "
+                     "reorder_point = EXCLUDED.reorder_point, "
+                     "reorder_quantity = EXCLUDED.reorder_quantity"),
+            (self._sku(cur, e.originator_id), e.location, e.reorder_point, e.reorder_quantity),
+        )
+
+    def _move(
+        self, cur: psycopg.Cursor[Any], e: Any, position: int,
+        changes: list[tuple[str, int, int]],
+    ) -> None:
+        sku = self._sku(cur, e.originator_id)
+        for location, on_hand, reserved in changes:
+            cur.execute(
+                self.sql("INSERT INTO {s}.stock (sku, location, on_hand, reserved) "
+                         "VALUES (%s, %s, %s, %s) ON CONFLICT (sku, location) DO UPDATE SET "
+                         "on_hand = stock.on_hand + EXCLUDED.on_hand, "
+                         "reserved = stock.reserved + EXCLUDED.reserved"),
+                (sku, location, on_hand, reserved),
+            )
+        self._recompute(cur, position, sku=sku)
+
+    def _recompute(
+        self, cur: psycopg.Cursor[Any], position: int,
+        sku: str | None = None, channel: str | None = None,
+    ) -> None:
+        conditions = []
+        if sku is not None:
+            conditions.append(SQL("k.sku = %(sku)s"))
+        if channel is not None:
+            conditions.append(SQL("c.code = %(channel)s"))
+        where = SQL(" AND ").join(conditions)
+        cur.execute(self.sql(RECOMPUTE, where=where),
+                    {"position": position, "sku": sku, "channel": channel})
+
+    def _sku(self, cur: psycopg.Cursor[Any], stream: UUID) -> str:
+        return self._code(cur, self._skus, "skus", "sku", stream)
+
+    def _code(
+        self, cur: psycopg.Cursor[Any], cache: dict[UUID, str], table: str, column: str,
+        stream: UUID,
+    ) -> str:
+        code = cache.get(stream)
+        if code is None:
+            row = cur.execute(
+                self.sql("SELECT {c} FROM {s}.{t} WHERE stream_id = %s",
+                         c=Identifier(column), t=Identifier(table)),
+                (stream,),
+            ).fetchone()
+            if row is None:
+                raise LookupError(f"{table}: no row for stream {stream}")
+            code = cache[stream] = row[0]
+        return code
