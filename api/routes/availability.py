@@ -4,12 +4,13 @@ from __future__ import annotations
 
 from typing import Annotated, Any
 
+from litestar.di import NamedDependency
 from litestar import Controller, get
-from litestar.params import Parameter
+from litestar.params import QueryParameter
 
 from api.schemas import MAX_LIST, Code
 from api.services import Services
-from domain.errors import InvalidValue, UnknownChannel
+from domain.errors import UnknownChannel
 from domain.identity import check_code
 from projections.atp_queries import Cursor
 
@@ -24,9 +25,9 @@ class AvailabilityController(Controller):
     async def availability(
         self,
         channel: Code,
-        services: Services,
-        sku: Annotated[list[str], Parameter(query="sku", max_items=MAX_LIST,
-                                            description="SKU codes, repeated")],
+        services: NamedDependency[Services],
+        sku: Annotated[list[str], QueryParameter(name="sku", max_items=MAX_LIST,
+                                                 description="SKU codes, repeated")],
     ) -> dict[str, Any]:
         """Available-to-promise of each SKU for this channel (unknown SKUs are listed apart)."""
         for code in sku:
@@ -44,17 +45,15 @@ class AvailabilityController(Controller):
     async def changes(
         self,
         channel: Code,
-        services: Services,
-        cursor: str | None = None,
-        limit: Annotated[int, Parameter(ge=1, le=MAX_PAGE)] = 100,
+        services: NamedDependency[Services],
+        cursor: Annotated[str | None, QueryParameter(max_length=200)] = None,
+        limit: Annotated[int, QueryParameter(ge=1, le=MAX_PAGE)] = 100,
     ) -> dict[str, Any]:
         """ATP figures that changed since ``cursor`` (omit it to start from the beginning).
 
         Pass the returned ``next_cursor`` to continue; an empty ``items`` means up to date.
         """
         after = Cursor.decode(cursor) if cursor is not None else None
-        if cursor is not None and len(cursor) > 200:
-            raise InvalidValue("cursor is not one this API issued", field="cursor")
         async with services.read_pool.connection() as conn:
             if not await services.queries.channel_exists(conn, channel):
                 raise UnknownChannel(f"no channel {channel!r}", channel=channel)

@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 from typing import Any
 
+from litestar.di import NamedDependency
 from litestar import Response, get
 
 from api.services import Services
@@ -20,7 +21,7 @@ async def live() -> dict[str, str]:
 
 
 @get("/health/ready", operation_id="ready", tags=["health"])
-async def ready(services: Services) -> Response[dict[str, Any]]:
+async def ready(services: NamedDependency[Services]) -> Response[dict[str, Any]]:
     """PostgreSQL and NATS reachable, and the ATP projection no more than a bounded lag behind."""
     checks: dict[str, Any] = {}
     ok = True

