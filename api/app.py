@@ -43,7 +43,9 @@ def create_app(services: Services, *, max_body_bytes: int = 64 * 1024) -> Litest
         await services.read_pool.open()
         try:
             services.nats = await nats.connect(
-                services.nats_url, name="ledgerline-api", max_reconnect_attempts=-1,
+                services.nats_url,
+                name="ledgerline-api",
+                max_reconnect_attempts=-1,
                 connect_timeout=5,
             )
         except Exception as error:  # readiness reports it; the API still serves reads

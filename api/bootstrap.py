@@ -19,8 +19,16 @@ def build_services(database_url: str, nats_url: str, *, pool_size: int = 8) -> S
     follower = Follower(database_url, events_table(InventoryApp.name), AtpProjection("atp"))
     follower.setup()
     read_pool: AsyncConnectionPool[Any] = AsyncConnectionPool(
-        database_url, min_size=1, max_size=pool_size, open=False,
+        database_url,
+        min_size=1,
+        max_size=pool_size,
+        open=False,
         kwargs={"autocommit": True},
     )
-    return Services(inventory=inventory, read_pool=read_pool, queries=AtpQueries("atp"),
-                    follower=follower, nats_url=nats_url)
+    return Services(
+        inventory=inventory,
+        read_pool=read_pool,
+        queries=AtpQueries("atp"),
+        follower=follower,
+        nats_url=nats_url,
+    )

@@ -45,19 +45,23 @@ def cmd_up(args: argparse.Namespace) -> int:
         if args.demo:
             load_demo(services.inventory)
         url = f"http://{settings.host}:{args.port or settings.port}"
-        print(f"Ledgerline is up at {url}", flush=True)  # noqa: T201 - for the person at the terminal
-        print(f"  PostgreSQL: {describe(urls.database_url)}", flush=True)  # noqa: T201
-        print(f"  NATS:       {urls.nats_url}", flush=True)  # noqa: T201
-        print(f"  OpenAPI:    {url}/schema", flush=True)  # noqa: T201
+        print(f"Ledgerline is up at {url}", flush=True)
+        print(f"  PostgreSQL: {describe(urls.database_url)}", flush=True)
+        print(f"  NATS:       {urls.nats_url}", flush=True)
+        print(f"  OpenAPI:    {url}/schema", flush=True)
         if args.demo:
-            print("  Demo channels: " + ", ".join(c[0] for c in CHANNELS), flush=True)  # noqa: T201
-            print(f"  Try: curl '{url}/v1/channels/web/availability?sku=DEMO-001&sku=DEMO-002'",  # noqa: T201
-                  flush=True)
+            print("  Demo channels: " + ", ".join(c[0] for c in CHANNELS), flush=True)
+            print(
+                f"  Try: curl '{url}/v1/channels/web/availability?sku=DEMO-001&sku=DEMO-002'",
+                flush=True,
+            )
         try:
             uvicorn.run(
                 create_app(services, max_body_bytes=settings.max_body_bytes),
-                host=settings.host, port=args.port or settings.port,
-                log_level="warning", access_log=False,
+                host=settings.host,
+                port=args.port or settings.port,
+                log_level="warning",
+                access_log=False,
             )
         finally:
             stop.set()
@@ -71,13 +75,13 @@ def cmd_rebuild(args: argparse.Namespace) -> int:
     with running_servers(settings) as urls:
         table = events_table("inventory")
         applied = rebuild_atp(urls.database_url, table, "atp_rebuild")
-        print(f"rebuilt atp from position 0: {applied} events")  # noqa: T201
+        print(f"rebuilt atp from position 0: {applied} events")
         if args.check:
             diff = differences(urls.database_url, "atp", "atp_rebuild")
-            print("identical to live" if not diff else f"differs from live: {diff}")  # noqa: T201
+            print("identical to live" if not diff else f"differs from live: {diff}")
             return 0 if not diff else 1
         swap_in(urls.database_url, "atp", "atp_rebuild")
-        print("swapped in as the live atp read model")  # noqa: T201
+        print("swapped in as the live atp read model")
     return 0
 
 
@@ -105,8 +109,9 @@ def main(argv: Sequence[str] | None = None) -> int:
     project = sub.add_parser("project", help="read-model maintenance")
     project_sub = project.add_subparsers(dest="action", required=True)
     rebuild = project_sub.add_parser("rebuild", help="rebuild the ATP read model from 0")
-    rebuild.add_argument("--check", action="store_true",
-                         help="only compare the rebuild with the live tables")
+    rebuild.add_argument(
+        "--check", action="store_true", help="only compare the rebuild with the live tables"
+    )
     rebuild.set_defaults(func=cmd_rebuild)
 
     args = parser.parse_args(argv)

@@ -20,18 +20,23 @@ CHANNELS = [
     ("web", "Web shop", ChannelKind.WEB_SHOP, ["WH-BERLIN", "3PL-MUNICH"]),
     ("marketplace", "Marketplace", ChannelKind.MARKETPLACE, ["WH-BERLIN"]),
     ("pos-hamburg", "Hamburg till", ChannelKind.POS, ["STORE-HAMBURG"]),
-    ("call-centre", "Call centre", ChannelKind.CALL_CENTRE,
-     ["WH-BERLIN", "STORE-HAMBURG", "3PL-MUNICH"]),
+    (
+        "call-centre",
+        "Call centre",
+        ChannelKind.CALL_CENTRE,
+        ["WH-BERLIN", "STORE-HAMBURG", "3PL-MUNICH"],
+    ),
 ]
 
 
 def load_demo(inventory: InventoryApp, seed: int = 7) -> int:
     """Load the sample; loading it again leaves the same figures. Returns the SKU count."""
-    rng = random.Random(seed)
+    rng = random.Random(seed)  # noqa: S311 - sample figures, not secrets
     request = Request(CommandContext(actor="demo"))
     for code, name, location_kind, lat, lon in LOCATIONS:
-        inventory.put_location(code, name, location_kind, Decimal(lat), Decimal(lon),
-                               request=request)
+        inventory.put_location(
+            code, name, location_kind, Decimal(lat), Decimal(lon), request=request
+        )
     for code, name, channel_kind, locations in CHANNELS:
         inventory.put_channel(code, name, channel_kind, locations, request=request)
     for n in range(1, 21):
@@ -40,7 +45,6 @@ def load_demo(inventory: InventoryApp, seed: int = 7) -> int:
         for location, *_ in LOCATIONS:
             quantity = rng.randint(0, 40)
             # A cycle count sets the figure, so loading twice leaves the same stock.
-            inventory.adjust(sku, location, AdjustmentReason.CYCLE_COUNT, quantity,
-                             request=request)
+            inventory.adjust(sku, location, AdjustmentReason.CYCLE_COUNT, quantity, request=request)
         inventory.set_safety_buffer(sku, "marketplace", 2, request=request)
     return 20

@@ -30,11 +30,19 @@ _HTTP_TYPES = {
 
 
 def problem(
-    status: int, slug: str, title: str, detail: str, request: Request[Any, Any, Any] | None,
+    status: int,
+    slug: str,
+    title: str,
+    detail: str,
+    request: Request[Any, Any, Any] | None,
     **extensions: Any,
 ) -> Response[dict[str, Any]]:
-    body: dict[str, Any] = {"type": TYPE_PREFIX + slug, "title": title, "status": status,
-                            "detail": detail}
+    body: dict[str, Any] = {
+        "type": TYPE_PREFIX + slug,
+        "title": title,
+        "status": status,
+        "detail": detail,
+    }
     if request is not None:
         body["instance"] = request.url.path
         request_id = request.scope.get("state", {}).get("request_id")
@@ -55,8 +63,7 @@ def status_of(error: DomainError) -> int:
 
 
 def domain_error(request: Request[Any, Any, Any], error: DomainError) -> Response[Any]:
-    return problem(status_of(error), error.code, error.title, error.detail, request,
-                   **error.facts)
+    return problem(status_of(error), error.code, error.title, error.detail, request, **error.facts)
 
 
 def http_error(request: Request[Any, Any, Any], error: HTTPException) -> Response[Any]:
@@ -67,17 +74,23 @@ def http_error(request: Request[Any, Any, Any], error: HTTPException) -> Respons
         extensions["errors"] = error.extra
     if status >= 500:
         log.error("http.server_error", status=status, detail=error.detail)
-    return problem(status, slug, slug.replace("-", " ").capitalize(), error.detail, request,
-                   **extensions)
+    return problem(
+        status, slug, slug.replace("-", " ").capitalize(), error.detail, request, **extensions
+    )
 
 
 def unexpected_error(request: Request[Any, Any, Any], error: Exception) -> Response[Any]:
     log.exception("http.unhandled", error_type=type(error).__name__)
-    return problem(HTTP_500_INTERNAL_SERVER_ERROR, "internal-error", "Internal error",
-                   "the server failed to handle this request; it is logged", request)
+    return problem(
+        HTTP_500_INTERNAL_SERVER_ERROR,
+        "internal-error",
+        "Internal error",
+        "the server failed to handle this request; it is logged",
+        request,
+    )
 
 
-EXCEPTION_HANDLERS: dict[type[Exception], Any] = {
+EXCEPTION_HANDLERS: dict[int | type[Exception], Any] = {
     DomainError: domain_error,
     HTTPException: http_error,
     Exception: unexpected_error,

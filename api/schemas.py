@@ -15,14 +15,15 @@ from domain.network import ChannelKind, LocationKind
 Quantity = Annotated[int, msgspec.Meta(ge=1, le=MAX_QUANTITY, description="whole units, >= 1")]
 Count = Annotated[int, msgspec.Meta(ge=0, le=MAX_QUANTITY, description="whole units, >= 0")]
 Delta = Annotated[int, msgspec.Meta(ge=-MAX_QUANTITY, le=MAX_QUANTITY)]
-Code = Annotated[str, msgspec.Meta(min_length=1, max_length=64,
-                                   pattern=r"^[A-Za-z0-9][A-Za-z0-9._\-]{0,63}$")]
+Code = Annotated[
+    str, msgspec.Meta(min_length=1, max_length=64, pattern=r"^[A-Za-z0-9][A-Za-z0-9._\-]{0,63}$")
+]
 Name = Annotated[str, msgspec.Meta(min_length=1, max_length=200)]
 Reference = Annotated[str, msgspec.Meta(min_length=1, max_length=200)]
 MAX_LIST = 500
 
 
-class Strict(msgspec.Struct, forbid_unknown_fields=True, frozen=True):
+class Strict(msgspec.Struct, forbid_unknown_fields=True):
     pass
 
 

@@ -168,9 +168,7 @@ class CommandRunner:
         answer = PendingAnswer(key, request.fingerprint, render)
         return self._app.save(aggregate, idempotency=answer)
 
-    def _record_without_events(
-        self, key: str | None, request: Request, outcome: Outcome
-    ) -> None:
+    def _record_without_events(self, key: str | None, request: Request, outcome: Outcome) -> None:
         if key is None:
             return
         answer = msgspec.json.encode(outcome)

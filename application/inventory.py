@@ -172,9 +172,7 @@ class InventoryApp(Application[UUID]):
 
         return self.commands.run(stream_id("sku", sku), decide, request)
 
-    def _on_sku(
-        self, sku: str, act: Any, request: Request, extra: Any = None
-    ) -> Outcome:
+    def _on_sku(self, sku: str, act: Any, request: Request, extra: Any = None) -> Outcome:
         check_code(sku, "sku")
 
         def decide(inventory: Inventory | None) -> tuple[Inventory, dict[str, Any]]:
@@ -186,27 +184,35 @@ class InventoryApp(Application[UUID]):
             return inventory, body
 
         return self.commands.run(
-            stream_id("sku", sku), decide, request,
+            stream_id("sku", sku),
+            decide,
+            request,
             missing=lambda: UnknownSku(f"no SKU {sku!r}", sku=sku),
         )
 
-    def receive(self, sku: str, location: str, quantity: int,
-                request: Request = Request()) -> Outcome:
+    def receive(
+        self, sku: str, location: str, quantity: int, request: Request = Request()
+    ) -> Outcome:
         self.require_location(location)
         return self._on_sku(sku, lambda inv: inv.receive(location, quantity), request)
 
-    def adjust(self, sku: str, location: str, reason: AdjustmentReason, quantity: int,
-               request: Request = Request()) -> Outcome:
+    def adjust(
+        self,
+        sku: str,
+        location: str,
+        reason: AdjustmentReason,
+        quantity: int,
+        request: Request = Request(),
+    ) -> Outcome:
         self.require_location(location)
         return self._on_sku(sku, lambda inv: inv.adjust(location, reason, quantity), request)
 
-    def transfer(self, sku: str, source: str, destination: str, quantity: int,
-                 request: Request = Request()) -> Outcome:
+    def transfer(
+        self, sku: str, source: str, destination: str, quantity: int, request: Request = Request()
+    ) -> Outcome:
         self.require_location(source)
         self.require_location(destination)
-        return self._on_sku(
-            sku, lambda inv: inv.transfer(source, destination, quantity), request
-        )
+        return self._on_sku(sku, lambda inv: inv.transfer(source, destination, quantity), request)
 
     def reserve(
         self,
@@ -227,8 +233,14 @@ class InventoryApp(Application[UUID]):
 
         def act(inventory: Inventory) -> None:
             inventory.reserve(
-                reservation_id, location, quantity, reference=reference, now=now,
-                channel=channel, channel_locations=channel_locations, expires_at=expires_at,
+                reservation_id,
+                location,
+                quantity,
+                reference=reference,
+                now=now,
+                channel=channel,
+                channel_locations=channel_locations,
+                expires_at=expires_at,
             )
 
         def reservation(inventory: Inventory) -> dict[str, Any]:
@@ -239,20 +251,33 @@ class InventoryApp(Application[UUID]):
     def release(self, sku: str, reservation_id: str, request: Request = Request()) -> Outcome:
         return self._on_sku(sku, lambda inv: inv.release(reservation_id), request)
 
-    def commit(self, sku: str, reservation_id: str, quantity: int | None = None,
-               request: Request = Request()) -> Outcome:
+    def commit(
+        self,
+        sku: str,
+        reservation_id: str,
+        quantity: int | None = None,
+        request: Request = Request(),
+    ) -> Outcome:
         return self._on_sku(sku, lambda inv: inv.commit(reservation_id, quantity), request)
 
-    def set_safety_buffer(self, sku: str, channel: str, quantity: int,
-                          request: Request = Request()) -> Outcome:
+    def set_safety_buffer(
+        self, sku: str, channel: str, quantity: int, request: Request = Request()
+    ) -> Outcome:
         self.channel(channel)
         return self._on_sku(sku, lambda inv: inv.set_safety_buffer(channel, quantity), request)
 
-    def set_reorder_policy(self, sku: str, location: str, reorder_point: int,
-                           reorder_quantity: int, request: Request = Request()) -> Outcome:
+    def set_reorder_policy(
+        self,
+        sku: str,
+        location: str,
+        reorder_point: int,
+        reorder_quantity: int,
+        request: Request = Request(),
+    ) -> Outcome:
         self.require_location(location)
         return self._on_sku(
-            sku, lambda inv: inv.set_reorder_policy(location, reorder_point, reorder_quantity),
+            sku,
+            lambda inv: inv.set_reorder_policy(location, reorder_point, reorder_quantity),
             request,
         )
 
@@ -264,5 +289,3 @@ class InventoryApp(Application[UUID]):
         except AggregateNotFoundError:
             raise UnknownSku(f"no SKU {sku!r}", sku=sku) from None
         return inventory
-
-

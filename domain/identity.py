@@ -7,6 +7,8 @@ are UUIDv5 of ``kind:key``, so a repeated create lands on the same stream and is
 from __future__ import annotations
 
 import re
+from enum import StrEnum
+from typing import TypeVar
 from uuid import UUID, uuid5
 
 from domain.errors import InvalidValue
@@ -18,6 +20,8 @@ _CODE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._\-]{0,63}$")
 
 MAX_QUANTITY = 1_000_000_000
 
+E = TypeVar("E", bound=StrEnum)
+
 
 def stream_id(kind: str, key: str) -> UUID:
     return uuid5(LEDGERLINE_NAMESPACE, f"{kind}:{key}")
@@ -25,7 +29,8 @@ def stream_id(kind: str, key: str) -> UUID:
 
 def check_code(value: str, what: str) -> str:
     """A SKU, location or channel code: 1-64 of letters, digits, '.', '_' or '-'."""
-    if not isinstance(value, str) or not _CODE.match(value):
+    # fullmatch: with match, "$" would let a trailing newline through.
+    if not isinstance(value, str) or not _CODE.fullmatch(value):
         raise InvalidValue(
             f"{what} must be 1-64 letters, digits, '.', '_' or '-', starting with a letter or "
             f"digit; got {value!r}",
@@ -46,9 +51,23 @@ def check_quantity(value: int, what: str = "quantity", *, allow_zero: bool = Fal
     return value
 
 
+def check_choice(kind: type[E], value: object, what: str) -> E:
+    """``value`` as a member of the enumeration ``kind``, or a named refusal."""
+    for member in kind:
+        if value == member.value:
+            return member
+    choices = ", ".join(member.value for member in kind)
+    raise InvalidValue(f"{what} must be one of {choices}; got {value!r}", field=what)
+
+
 def check_gtin(value: str) -> str:
     """A GS1 GTIN-8, -12, -13 or -14 with a valid check digit."""
-    if not (value.isascii() and value.isdigit() and len(value) in (8, 12, 13, 14)):
+    if not (
+        isinstance(value, str)
+        and value.isascii()
+        and value.isdigit()
+        and len(value) in (8, 12, 13, 14)
+    ):
         raise InvalidValue(f"GTIN must be 8, 12, 13 or 14 digits, got {value!r}", field="gtin")
     digits = [int(c) for c in value]
     body, check = digits[:-1], digits[-1]

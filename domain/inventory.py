@@ -23,7 +23,14 @@ from domain.errors import (
     ReservationNotFound,
     StockBelowReserved,
 )
-from domain.identity import MAX_QUANTITY, check_code, check_gtin, check_quantity, stream_id
+from domain.identity import (
+    MAX_QUANTITY,
+    check_choice,
+    check_code,
+    check_gtin,
+    check_quantity,
+    stream_id,
+)
 
 MAX_NAME = 200
 MAX_REFERENCE = 200
@@ -80,7 +87,8 @@ class Inventory(Aggregate):
         self.name = name
         self.gtin = gtin
         self.stock: dict[str, LocationStock] = {}
-        self.reservations: dict[str, Reservation] = {}
+        self.reservations: dict[str, Reservation] = {}  # held now, with what is left
+        self.reservations_made: dict[str, Reservation] = {}  # every hold ever, as made
         self.safety_buffers: dict[str, int] = {}
 
     # -- queries ---------------------------------------------------------------------------
@@ -127,34 +135,50 @@ class Inventory(Aggregate):
         customers, so they must be released or moved before the stock that backs them goes.
         """
         check_code(location, "location")
-        try:
-            reason = AdjustmentReason(reason)
-        except ValueError:
-            raise InvalidValue(f"unknown adjustment reason {reason!r}", field="reason") from None
+        reason = check_choice(AdjustmentReason, reason, "reason")
         current = self.at(location)
         if reason is AdjustmentReason.CYCLE_COUNT:
             counted = check_quantity(quantity, "quantity", allow_zero=True)
             delta = counted - current.on_hand
         else:
             if isinstance(quantity, bool) or not isinstance(quantity, int):
-                raise InvalidValue(f"quantity must be a whole number, got {quantity!r}",
-                                   field="quantity")
+                raise InvalidValue(
+                    f"quantity must be a whole number, got {quantity!r}", field="quantity"
+                )
             if reason in (AdjustmentReason.DAMAGE, AdjustmentReason.SHRINKAGE) and quantity >= 0:
                 raise InvalidValue(f"a {reason} adjustment is a negative delta", field="quantity")
             if quantity == 0 or abs(quantity) > MAX_QUANTITY:
-                raise InvalidValue("a correction is a non-zero delta", field="quantity")
+                raise InvalidValue(
+                    f"a {reason} adjustment is a non-zero delta of at most {MAX_QUANTITY} units",
+                    field="quantity",
+                )
             delta = quantity
         new_on_hand = current.on_hand + delta
         if new_on_hand > MAX_QUANTITY:
             raise InvalidValue(f"on hand would exceed {MAX_QUANTITY}", field="quantity")
+        if new_on_hand < 0:
+            raise InsufficientStock(
+                f"{current.on_hand} of {self.sku} on hand at {location}, cannot remove {-delta}",
+                sku=self.sku,
+                location=location,
+                requested=-delta,
+                available=current.on_hand,
+            )
         if new_on_hand < current.reserved:
             raise StockBelowReserved(
                 f"{self.sku} at {location}: on hand would be {new_on_hand}, "
                 f"but {current.reserved} are reserved",
-                sku=self.sku, location=location, on_hand=new_on_hand, reserved=current.reserved,
+                sku=self.sku,
+                location=location,
+                on_hand=new_on_hand,
+                reserved=current.reserved,
             )
-        self._adjust(location=location, reason=reason, delta=delta,
-                     counted=quantity if reason is AdjustmentReason.CYCLE_COUNT else None)
+        self._adjust(
+            location=location,
+            reason=reason,
+            delta=delta,
+            counted=quantity if reason is AdjustmentReason.CYCLE_COUNT else None,
+        )
 
     @event("StockAdjusted")
     def _adjust(
@@ -201,35 +225,47 @@ class Inventory(Aggregate):
         check_code(location, "location")
         check_quantity(quantity)
         if not isinstance(reference, str) or not 0 < len(reference) <= MAX_REFERENCE:
-            raise InvalidValue(f"reference must be 1-{MAX_REFERENCE} characters",
-                               field="reference")
-        if expires_at is not None and expires_at <= now:
-            raise InvalidValue("expires_at must be in the future", field="expires_at")
+            raise InvalidValue(f"reference must be 1-{MAX_REFERENCE} characters", field="reference")
         wanted = Reservation(reservation_id, location, quantity, channel, reference, expires_at)
-        existing = self.reservations.get(reservation_id)
+        # A reservation id names one hold forever: a retry after its release or shipment
+        # must not hold the stock a second time.
+        existing = self.reservations_made.get(reservation_id)
         if existing is not None:
             if existing == wanted:
                 return False
             raise ReservationExists(
                 f"reservation {reservation_id} of {self.sku} exists with different details",
-                sku=self.sku, reservation_id=reservation_id,
+                sku=self.sku,
+                reservation_id=reservation_id,
             )
+        if expires_at is not None and expires_at <= now:
+            raise InvalidValue("expires_at must be in the future", field="expires_at")
         self._require_available(location, quantity)
         if channel is not None:
             locations = channel_locations or []
             if location not in locations:
                 raise LocationNotInChannel(
                     f"location {location} does not feed channel {channel}",
-                    location=location, channel=channel,
+                    location=location,
+                    channel=channel,
                 )
             atp = self.available_to_promise(channel, locations)
             if quantity > atp:
                 raise InsufficientStock(
                     f"channel {channel} may promise {atp} of {self.sku}, {quantity} requested",
-                    sku=self.sku, channel=channel, requested=quantity, available=atp,
+                    sku=self.sku,
+                    channel=channel,
+                    requested=quantity,
+                    available=atp,
                 )
-        self._reserve(reservation_id=reservation_id, location=location, quantity=quantity,
-                      channel=channel, reference=reference, expires_at=expires_at)
+        self._reserve(
+            reservation_id=reservation_id,
+            location=location,
+            quantity=quantity,
+            channel=channel,
+            reference=reference,
+            expires_at=expires_at,
+        )
         return True
 
     @event("StockReserved")
@@ -243,15 +279,14 @@ class Inventory(Aggregate):
         expires_at: datetime | None,
     ) -> None:
         self._stock(location).reserved += quantity
-        self.reservations[reservation_id] = Reservation(
+        self.reservations[reservation_id] = self.reservations_made[reservation_id] = Reservation(
             reservation_id, location, quantity, channel, reference, expires_at
         )
 
     def release(self, reservation_id: str) -> None:
         """Give reserved units back to the location's available stock."""
         held = self._reservation(reservation_id)
-        self._release(reservation_id=reservation_id, location=held.location,
-                      quantity=held.quantity)
+        self._release(reservation_id=reservation_id, location=held.location, quantity=held.quantity)
 
     @event("ReservationReleased")
     def _release(self, reservation_id: str, location: str, quantity: int) -> None:
@@ -282,8 +317,12 @@ class Inventory(Aggregate):
             del self.reservations[reservation_id]
         else:
             self.reservations[reservation_id] = Reservation(
-                held.reservation_id, held.location, held.quantity - quantity, held.channel,
-                held.reference, held.expires_at,
+                held.reservation_id,
+                held.location,
+                held.quantity - quantity,
+                held.channel,
+                held.reference,
+                held.expires_at,
             )
 
     def set_safety_buffer(self, channel: str, quantity: int) -> None:
@@ -301,14 +340,15 @@ class Inventory(Aggregate):
             self.safety_buffers.pop(channel, None)
 
     def set_reorder_policy(self, location: str, reorder_point: int, reorder_quantity: int) -> None:
-        """Ask for ``reorder_quantity`` more when available at ``location`` drops below the point."""
+        """Reorder ``reorder_quantity`` when available at ``location`` drops below the point."""
         check_code(location, "location")
         check_quantity(reorder_point, "reorder_point", allow_zero=True)
         check_quantity(reorder_quantity, "reorder_quantity")
         current = self.at(location)
         if (current.reorder_point, current.reorder_quantity) != (reorder_point, reorder_quantity):
-            self._set_reorder_policy(location=location, reorder_point=reorder_point,
-                                     reorder_quantity=reorder_quantity)
+            self._set_reorder_policy(
+                location=location, reorder_point=reorder_point, reorder_quantity=reorder_quantity
+            )
 
     @event("ReorderPolicySet")
     def _set_reorder_policy(self, location: str, reorder_point: int, reorder_quantity: int) -> None:
@@ -327,7 +367,8 @@ class Inventory(Aggregate):
         except KeyError:
             raise ReservationNotFound(
                 f"{self.sku} has no reservation {reservation_id}",
-                sku=self.sku, reservation_id=reservation_id,
+                sku=self.sku,
+                reservation_id=reservation_id,
             ) from None
 
     def _require_available(self, location: str, quantity: int) -> None:
@@ -335,5 +376,8 @@ class Inventory(Aggregate):
         if quantity > available:
             raise InsufficientStock(
                 f"{available} of {self.sku} available at {location}, {quantity} requested",
-                sku=self.sku, location=location, requested=quantity, available=available,
+                sku=self.sku,
+                location=location,
+                requested=quantity,
+                available=available,
             )

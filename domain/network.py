@@ -10,7 +10,7 @@ from uuid import UUID
 from eventsourcing.domain import Aggregate, event
 
 from domain.errors import InvalidValue
-from domain.identity import check_code, stream_id
+from domain.identity import check_choice, check_code, stream_id
 
 MAX_NAME = 200
 
@@ -38,6 +38,9 @@ def _check_name(name: str) -> str:
 def _check_coordinates(latitude: Decimal | None, longitude: Decimal | None) -> None:
     if (latitude is None) != (longitude is None):
         raise InvalidValue("latitude and longitude go together", field="latitude")
+    for field, value in (("latitude", latitude), ("longitude", longitude)):
+        if value is not None and not (isinstance(value, Decimal) and value.is_finite()):
+            raise InvalidValue(f"{field} must be a finite decimal number, got {value}", field=field)
     if latitude is not None and not Decimal(-90) <= latitude <= Decimal(90):
         raise InvalidValue(f"latitude must be within [-90, 90], got {latitude}", field="latitude")
     if longitude is not None and not Decimal(-180) <= longitude <= Decimal(180):
@@ -65,8 +68,8 @@ class Location(Aggregate):
         check_code(code, "location")
         _check_name(name)
         _check_coordinates(latitude, longitude)
-        return cls(code=code, name=name, kind=LocationKind(kind), latitude=latitude,
-                   longitude=longitude)
+        kind = check_choice(LocationKind, kind, "kind")
+        return cls(code=code, name=name, kind=kind, latitude=latitude, longitude=longitude)
 
     @event("Registered")
     def __init__(
@@ -93,9 +96,12 @@ class Location(Aggregate):
         """Change name, kind or coordinates; an unchanged description records nothing."""
         _check_name(name)
         _check_coordinates(latitude, longitude)
-        kind = LocationKind(kind)
+        kind = check_choice(LocationKind, kind, "kind")
         if (name, kind, latitude, longitude) != (
-            self.name, self.kind, self.latitude, self.longitude
+            self.name,
+            self.kind,
+            self.latitude,
+            self.longitude,
         ):
             self._describe(name=name, kind=kind, latitude=latitude, longitude=longitude)
 
@@ -121,13 +127,11 @@ class Channel(Aggregate):
         return stream_id("channel", code)
 
     @classmethod
-    def register(
-        cls, code: str, name: str, kind: ChannelKind, locations: list[str]
-    ) -> Channel:
+    def register(cls, code: str, name: str, kind: ChannelKind, locations: list[str]) -> Channel:
         check_code(code, "channel")
         _check_name(name)
-        return cls(code=code, name=name, kind=ChannelKind(kind),
-                   locations=_check_locations(locations))
+        kind = check_choice(ChannelKind, kind, "kind")
+        return cls(code=code, name=name, kind=kind, locations=_check_locations(locations))
 
     @event("Registered")
     def __init__(self, code: str, name: str, kind: ChannelKind, locations: list[str]) -> None:
@@ -138,7 +142,7 @@ class Channel(Aggregate):
 
     def describe(self, name: str, kind: ChannelKind) -> None:
         _check_name(name)
-        kind = ChannelKind(kind)
+        kind = check_choice(ChannelKind, kind, "kind")
         if (name, kind) != (self.name, self.kind):
             self._describe(name=name, kind=kind)
 

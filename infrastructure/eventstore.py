@@ -101,7 +101,9 @@ def make_mapper() -> LedgerMapper:
 class LedgerRecorder(PostgresApplicationRecorder):
     """Application recorder that also keeps idempotency answers, atomically with events."""
 
-    def __init__(self, datastore: PostgresDatastore, *, events_table_name: str = "stored_events"):
+    def __init__(
+        self, datastore: PostgresDatastore, *, events_table_name: str = "stored_events"
+    ) -> None:
         super().__init__(datastore, events_table_name=events_table_name)
         prefix = events_table_name.removesuffix("_events")
         self.idempotency_table = Identifier(datastore.schema, f"{prefix}_idempotency")
@@ -141,14 +143,17 @@ class LedgerRecorder(PostgresApplicationRecorder):
             row = curs.fetchone()
         if row is None:
             return None
-        return IdempotencyRecord(key=key, fingerprint=row["fingerprint"],
-                                 answer=bytes(row["answer"]))
+        return IdempotencyRecord(
+            key=key, fingerprint=row["fingerprint"], answer=bytes(row["answer"])
+        )
 
     def record_answer(self, record: IdempotencyRecord) -> bool:
         with self.datastore.get_connection() as conn, conn.cursor() as curs:
             curs.execute(
-                SQL("INSERT INTO {} (key, fingerprint, answer) VALUES (%s, %s, %s) "
-                    "ON CONFLICT (key) DO NOTHING").format(self.idempotency_table),
+                SQL(
+                    "INSERT INTO {} (key, fingerprint, answer) VALUES (%s, %s, %s) "
+                    "ON CONFLICT (key) DO NOTHING"
+                ).format(self.idempotency_table),
                 (record.key, record.fingerprint, record.answer),
             )
             return curs.rowcount == 1
@@ -181,4 +186,3 @@ def application_env(conninfo: str, *, pool_size: int = 8) -> dict[str, str]:
 def events_table(application_name: str) -> str:
     """eventsourcing names an application's table ``<name>_events``."""
     return f"{application_name.lower()}_events"
-

@@ -5,14 +5,17 @@ from __future__ import annotations
 from prometheus_client import Counter, Gauge
 
 COMMANDS = Counter(
-    "ledgerline_commands_total", "Commands handled, by command and outcome",
+    "ledgerline_commands_total",
+    "Commands handled, by command and outcome",
     ["command", "outcome"],
 )
 PROJECTION_POSITION = Gauge(
-    "ledgerline_projection_position", "Last log position applied by a projection",
+    "ledgerline_projection_position",
+    "Last log position applied by a projection",
     ["projection"],
 )
 PROJECTION_LAG = Gauge(
-    "ledgerline_projection_lag_events", "Events committed but not yet applied by a projection",
+    "ledgerline_projection_lag_events",
+    "Events committed but not yet applied by a projection",
     ["projection"],
 )

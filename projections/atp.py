@@ -1,7 +1,7 @@
 """Available-to-promise (ATP) per channel and SKU, and the stock picture behind it.
 
-ATP(channel, sku) = max(0, Σ over locations feeding the channel of (on hand − reserved)
-− the channel's safety buffer for the SKU).
+ATP(channel, sku) = max(0, Σ over locations feeding the channel of (on hand - reserved)
+- the channel's safety buffer for the SKU).
 
 Each ``availability`` row remembers the log position of the event that last changed its
 figure, so a channel can poll "what changed since my cursor" cheaply. Rows are recomputed by
@@ -16,7 +16,7 @@ from typing import Any
 from uuid import UUID
 
 import psycopg
-from psycopg.sql import SQL, Composable, Identifier
+from psycopg.sql import SQL, Composable, Composed, Identifier
 
 from domain.inventory import Inventory
 from domain.network import Channel, Location
@@ -71,6 +71,12 @@ ON CONFLICT (channel, sku) DO UPDATE
 """
 
 
+def _event(aggregate: type, name: str) -> type:
+    """An aggregate's event class by name (they are made by ``@event``, unseen by mypy)."""
+    event_class: type = getattr(aggregate, name)
+    return event_class
+
+
 class AtpProjection:
     """Builds the ATP read model in PostgreSQL schema ``schema``."""
 
@@ -82,25 +88,25 @@ class AtpProjection:
         self._channels: dict[UUID, str] = {}
         self._locations: dict[UUID, str] = {}
         self._handlers: dict[type, Any] = {
-            Location.Registered: self._location_registered,
-            Location.Described: self._location_described,
-            Channel.Registered: self._channel_registered,
-            Channel.Described: self._channel_described,
-            Channel.LocationsChanged: self._channel_locations_changed,
-            Inventory.SkuRegistered: self._sku_registered,
-            Inventory.SkuDescribed: self._sku_described,
-            Inventory.StockReceived: self._stock_received,
-            Inventory.StockAdjusted: self._stock_adjusted,
-            Inventory.StockTransferred: self._stock_transferred,
-            Inventory.StockReserved: self._stock_reserved,
-            Inventory.ReservationReleased: self._reservation_released,
-            Inventory.ReservationCommitted: self._reservation_committed,
-            Inventory.SafetyBufferSet: self._safety_buffer_set,
-            Inventory.ReorderPolicySet: self._reorder_policy_set,
+            _event(Location, "Registered"): self._location_registered,
+            _event(Location, "Described"): self._location_described,
+            _event(Channel, "Registered"): self._channel_registered,
+            _event(Channel, "Described"): self._channel_described,
+            _event(Channel, "LocationsChanged"): self._channel_locations_changed,
+            _event(Inventory, "SkuRegistered"): self._sku_registered,
+            _event(Inventory, "SkuDescribed"): self._sku_described,
+            _event(Inventory, "StockReceived"): self._stock_received,
+            _event(Inventory, "StockAdjusted"): self._stock_adjusted,
+            _event(Inventory, "StockTransferred"): self._stock_transferred,
+            _event(Inventory, "StockReserved"): self._stock_reserved,
+            _event(Inventory, "ReservationReleased"): self._reservation_released,
+            _event(Inventory, "ReservationCommitted"): self._reservation_committed,
+            _event(Inventory, "SafetyBufferSet"): self._safety_buffer_set,
+            _event(Inventory, "ReorderPolicySet"): self._reorder_policy_set,
         }
 
-    def sql(self, text: str, **parts: Composable) -> Composable:
-        return SQL(text).format(s=self._s, **parts)  # type: ignore[arg-type]
+    def sql(self, text: str, **parts: Composable) -> Composed:
+        return SQL(text).format(s=self._s, **parts)
 
     # -- Projection protocol ---------------------------------------------------------------
 
@@ -116,15 +122,16 @@ class AtpProjection:
             )
 
     def position(self, conn: psycopg.Connection[Any], *, lock: bool = False) -> int:
-        query = "SELECT position FROM {s}.tracking WHERE log = %s" + (
-            " FOR UPDATE" if lock else ""
-        )
-        row = conn.execute(self.sql(query), (LOG,)).fetchone()
+        query = self.sql("SELECT position FROM {s}.tracking WHERE log = %s")
+        if lock:
+            query = query + SQL(" FOR UPDATE")
+        row = conn.execute(query, (LOG,)).fetchone()
         return int(row[0]) if row else 0
 
     def advance(self, cur: psycopg.Cursor[Any], position: int) -> None:
-        cur.execute(self.sql("UPDATE {s}.tracking SET position = %s WHERE log = %s"),
-                    (position, LOG))
+        cur.execute(
+            self.sql("UPDATE {s}.tracking SET position = %s WHERE log = %s"), (position, LOG)
+        )
 
     def apply(self, cur: psycopg.Cursor[Any], event: Any, meta: EventMeta, position: int) -> None:
         handler = self._handlers.get(type(event))
@@ -142,20 +149,26 @@ class AtpProjection:
 
     def _location_described(self, cur: psycopg.Cursor[Any], e: Any, _: int) -> None:
         cur.execute(
-            self.sql("UPDATE {s}.locations SET name = %s, kind = %s, latitude = %s, "
-                     "longitude = %s WHERE stream_id = %s"),
+            self.sql(
+                "UPDATE {s}.locations SET name = %s, kind = %s, latitude = %s, "
+                "longitude = %s WHERE stream_id = %s"
+            ),
             (e.name, str(e.kind), e.latitude, e.longitude, e.originator_id),
         )
 
     def _channel_registered(self, cur: psycopg.Cursor[Any], e: Any, position: int) -> None:
         self._channels[e.originator_id] = e.code
-        cur.execute(self.sql("INSERT INTO {s}.channels VALUES (%s, %s, %s, %s)"),
-                    (e.code, e.originator_id, e.name, str(e.kind)))
+        cur.execute(
+            self.sql("INSERT INTO {s}.channels VALUES (%s, %s, %s, %s)"),
+            (e.code, e.originator_id, e.name, str(e.kind)),
+        )
         self._set_channel_locations(cur, e.code, e.locations, position)
 
     def _channel_described(self, cur: psycopg.Cursor[Any], e: Any, _: int) -> None:
-        cur.execute(self.sql("UPDATE {s}.channels SET name = %s, kind = %s WHERE stream_id = %s"),
-                    (e.name, str(e.kind), e.originator_id))
+        cur.execute(
+            self.sql("UPDATE {s}.channels SET name = %s, kind = %s WHERE stream_id = %s"),
+            (e.name, str(e.kind), e.originator_id),
+        )
 
     def _channel_locations_changed(self, cur: psycopg.Cursor[Any], e: Any, position: int) -> None:
         code = self._code(cur, self._channels, "channels", "code", e.originator_id)
@@ -165,21 +178,27 @@ class AtpProjection:
         self, cur: psycopg.Cursor[Any], channel: str, locations: list[str], position: int
     ) -> None:
         cur.execute(self.sql("DELETE FROM {s}.channel_locations WHERE channel = %s"), (channel,))
-        cur.executemany(self.sql("INSERT INTO {s}.channel_locations VALUES (%s, %s)"),
-                        [(channel, location) for location in locations])
+        cur.executemany(
+            self.sql("INSERT INTO {s}.channel_locations VALUES (%s, %s)"),
+            [(channel, location) for location in locations],
+        )
         self._recompute(cur, position, channel=channel)
 
     # -- stock -----------------------------------------------------------------------------
 
     def _sku_registered(self, cur: psycopg.Cursor[Any], e: Any, position: int) -> None:
         self._skus[e.originator_id] = e.sku
-        cur.execute(self.sql("INSERT INTO {s}.skus VALUES (%s, %s, %s, %s)"),
-                    (e.sku, e.originator_id, e.name, e.gtin))
+        cur.execute(
+            self.sql("INSERT INTO {s}.skus VALUES (%s, %s, %s, %s)"),
+            (e.sku, e.originator_id, e.name, e.gtin),
+        )
         self._recompute(cur, position, sku=e.sku)
 
     def _sku_described(self, cur: psycopg.Cursor[Any], e: Any, _: int) -> None:
-        cur.execute(self.sql("UPDATE {s}.skus SET name = %s, gtin = %s WHERE stream_id = %s"),
-                    (e.name, e.gtin, e.originator_id))
+        cur.execute(
+            self.sql("UPDATE {s}.skus SET name = %s, gtin = %s WHERE stream_id = %s"),
+            (e.name, e.gtin, e.originator_id),
+        )
 
     def _stock_received(self, cur: psycopg.Cursor[Any], e: Any, position: int) -> None:
         self._move(cur, e, position, [(e.location, e.quantity, 0)])
@@ -188,8 +207,7 @@ class AtpProjection:
         self._move(cur, e, position, [(e.location, e.delta, 0)])
 
     def _stock_transferred(self, cur: psycopg.Cursor[Any], e: Any, position: int) -> None:
-        self._move(cur, e, position,
-                   [(e.source, -e.quantity, 0), (e.destination, e.quantity, 0)])
+        self._move(cur, e, position, [(e.source, -e.quantity, 0), (e.destination, e.quantity, 0)])
 
     def _stock_reserved(self, cur: psycopg.Cursor[Any], e: Any, position: int) -> None:
         self._move(cur, e, position, [(e.location, 0, e.quantity)])
@@ -204,42 +222,56 @@ class AtpProjection:
         sku = self._sku(cur, e.originator_id)
         if e.quantity:
             cur.execute(
-                self.sql("INSERT INTO {s}.buffers VALUES (%s, %s, %s) ON CONFLICT (channel, sku) "
-                         "DO UPDATE SET quantity = EXCLUDED.quantity"),
+                self.sql(
+                    "INSERT INTO {s}.buffers VALUES (%s, %s, %s) ON CONFLICT (channel, sku) "
+                    "DO UPDATE SET quantity = EXCLUDED.quantity"
+                ),
                 (e.channel, sku, e.quantity),
             )
         else:
-            cur.execute(self.sql("DELETE FROM {s}.buffers WHERE channel = %s AND sku = %s"),
-                        (e.channel, sku))
+            cur.execute(
+                self.sql("DELETE FROM {s}.buffers WHERE channel = %s AND sku = %s"),
+                (e.channel, sku),
+            )
         self._recompute(cur, position, sku=sku, channel=e.channel)
 
     def _reorder_policy_set(self, cur: psycopg.Cursor[Any], e: Any, _: int) -> None:
         cur.execute(
-            self.sql("INSERT INTO {s}.stock VALUES (%s, %s, 0, 0, %s, %s) "
-                     "ON CONFLICT (sku, location) DO UPDATE SET "
-                     "reorder_point = EXCLUDED.reorder_point, "
-                     "reorder_quantity = EXCLUDED.reorder_quantity"),
+            self.sql(
+                "INSERT INTO {s}.stock VALUES (%s, %s, 0, 0, %s, %s) "
+                "ON CONFLICT (sku, location) DO UPDATE SET "
+                "reorder_point = EXCLUDED.reorder_point, "
+                "reorder_quantity = EXCLUDED.reorder_quantity"
+            ),
             (self._sku(cur, e.originator_id), e.location, e.reorder_point, e.reorder_quantity),
         )
 
     def _move(
-        self, cur: psycopg.Cursor[Any], e: Any, position: int,
+        self,
+        cur: psycopg.Cursor[Any],
+        e: Any,
+        position: int,
         changes: list[tuple[str, int, int]],
     ) -> None:
         sku = self._sku(cur, e.originator_id)
         for location, on_hand, reserved in changes:
             cur.execute(
-                self.sql("INSERT INTO {s}.stock (sku, location, on_hand, reserved) "
-                         "VALUES (%s, %s, %s, %s) ON CONFLICT (sku, location) DO UPDATE SET "
-                         "on_hand = stock.on_hand + EXCLUDED.on_hand, "
-                         "reserved = stock.reserved + EXCLUDED.reserved"),
+                self.sql(
+                    "INSERT INTO {s}.stock (sku, location, on_hand, reserved) "
+                    "VALUES (%s, %s, %s, %s) ON CONFLICT (sku, location) DO UPDATE SET "
+                    "on_hand = stock.on_hand + EXCLUDED.on_hand, "
+                    "reserved = stock.reserved + EXCLUDED.reserved"
+                ),
                 (sku, location, on_hand, reserved),
             )
         self._recompute(cur, position, sku=sku)
 
     def _recompute(
-        self, cur: psycopg.Cursor[Any], position: int,
-        sku: str | None = None, channel: str | None = None,
+        self,
+        cur: psycopg.Cursor[Any],
+        position: int,
+        sku: str | None = None,
+        channel: str | None = None,
     ) -> None:
         conditions = []
         if sku is not None:
@@ -247,21 +279,29 @@ class AtpProjection:
         if channel is not None:
             conditions.append(SQL("c.code = %(channel)s"))
         where = SQL(" AND ").join(conditions)
-        cur.execute(self.sql(RECOMPUTE, where=where),
-                    {"position": position, "sku": sku, "channel": channel})
+        cur.execute(
+            self.sql(RECOMPUTE, where=where), {"position": position, "sku": sku, "channel": channel}
+        )
 
     def _sku(self, cur: psycopg.Cursor[Any], stream: UUID) -> str:
         return self._code(cur, self._skus, "skus", "sku", stream)
 
     def _code(
-        self, cur: psycopg.Cursor[Any], cache: dict[UUID, str], table: str, column: str,
+        self,
+        cur: psycopg.Cursor[Any],
+        cache: dict[UUID, str],
+        table: str,
+        column: str,
         stream: UUID,
     ) -> str:
         code = cache.get(stream)
         if code is None:
             row = cur.execute(
-                self.sql("SELECT {c} FROM {s}.{t} WHERE stream_id = %s",
-                         c=Identifier(column), t=Identifier(table)),
+                self.sql(
+                    "SELECT {c} FROM {s}.{t} WHERE stream_id = %s",
+                    c=Identifier(column),
+                    t=Identifier(table),
+                ),
                 (stream,),
             ).fetchone()
             if row is None:

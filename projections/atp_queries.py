@@ -41,14 +41,16 @@ class AtpQueries:
         return SQL(text).format(s=self._s)
 
     async def position(self, conn: AsyncConnection[Any]) -> int:
-        cur = await conn.execute(self._sql("SELECT position FROM {s}.tracking WHERE log = %s"),
-                                 (LOG,))
+        cur = await conn.execute(
+            self._sql("SELECT position FROM {s}.tracking WHERE log = %s"), (LOG,)
+        )
         row = await cur.fetchone()
         return int(row[0]) if row else 0
 
     async def channel_exists(self, conn: AsyncConnection[Any], channel: str) -> bool:
-        cur = await conn.execute(self._sql("SELECT 1 FROM {s}.channels WHERE code = %s"),
-                                 (channel,))
+        cur = await conn.execute(
+            self._sql("SELECT 1 FROM {s}.channels WHERE code = %s"), (channel,)
+        )
         return await cur.fetchone() is not None
 
     async def availability(
@@ -56,12 +58,16 @@ class AtpQueries:
     ) -> list[dict[str, Any]]:
         """ATP of ``skus`` on ``channel``; SKUs the channel does not know are left out."""
         cur = await conn.execute(
-            self._sql("SELECT sku, atp, log_position FROM {s}.availability "
-                      "WHERE channel = %s AND sku = ANY(%s) ORDER BY sku"),
+            self._sql(
+                "SELECT sku, atp, log_position FROM {s}.availability "
+                "WHERE channel = %s AND sku = ANY(%s) ORDER BY sku"
+            ),
             (channel, skus),
         )
-        return [{"sku": sku, "available": atp, "position": pos}
-                for sku, atp, pos in await cur.fetchall()]
+        return [
+            {"sku": sku, "available": atp, "position": pos}
+            for sku, atp, pos in await cur.fetchall()
+        ]
 
     async def changes(
         self, conn: AsyncConnection[Any], channel: str, after: Cursor | None, limit: int
@@ -69,9 +75,11 @@ class AtpQueries:
         """Rows whose ATP changed after ``after``, oldest first, and the cursor to resume."""
         after = after or Cursor(0, "")
         cur = await conn.execute(
-            self._sql("SELECT sku, atp, log_position FROM {s}.availability "
-                      "WHERE channel = %s AND (log_position, sku) > (%s, %s) "
-                      "ORDER BY log_position, sku LIMIT %s"),
+            self._sql(
+                "SELECT sku, atp, log_position FROM {s}.availability "
+                "WHERE channel = %s AND (log_position, sku) > (%s, %s) "
+                "ORDER BY log_position, sku LIMIT %s"
+            ),
             (channel, after.position, after.sku, limit),
         )
         rows = await cur.fetchall()
@@ -80,46 +88,79 @@ class AtpQueries:
         return items, resume
 
     async def stock_picture(self, conn: AsyncConnection[Any], sku: str) -> dict[str, Any] | None:
-        cur = await conn.execute(self._sql("SELECT name, gtin FROM {s}.skus WHERE sku = %s"),
-                                 (sku,))
+        cur = await conn.execute(
+            self._sql("SELECT name, gtin FROM {s}.skus WHERE sku = %s"), (sku,)
+        )
         found = await cur.fetchone()
         if found is None:
             return None
         cur = await conn.execute(
-            self._sql("SELECT location, on_hand, reserved, reorder_point, reorder_quantity "
-                      "FROM {s}.stock WHERE sku = %s ORDER BY location"),
+            self._sql(
+                "SELECT location, on_hand, reserved, reorder_point, reorder_quantity "
+                "FROM {s}.stock WHERE sku = %s ORDER BY location"
+            ),
             (sku,),
         )
         locations = [
-            {"location": loc, "on_hand": on_hand, "reserved": reserved,
-             "available": on_hand - reserved, "reorder_point": rp, "reorder_quantity": rq}
+            {
+                "location": loc,
+                "on_hand": on_hand,
+                "reserved": reserved,
+                "available": on_hand - reserved,
+                "reorder_point": rp,
+                "reorder_quantity": rq,
+            }
             for loc, on_hand, reserved, rp, rq in await cur.fetchall()
         ]
         cur = await conn.execute(
-            self._sql("SELECT a.channel, a.atp, COALESCE(b.quantity, 0) FROM {s}.availability a "
-                      "LEFT JOIN {s}.buffers b ON b.channel = a.channel AND b.sku = a.sku "
-                      "WHERE a.sku = %s ORDER BY a.channel"),
+            self._sql(
+                "SELECT a.channel, a.atp, COALESCE(b.quantity, 0) FROM {s}.availability a "
+                "LEFT JOIN {s}.buffers b ON b.channel = a.channel AND b.sku = a.sku "
+                "WHERE a.sku = %s ORDER BY a.channel"
+            ),
             (sku,),
         )
-        channels = [{"channel": ch, "available": atp, "safety_buffer": buffer}
-                    for ch, atp, buffer in await cur.fetchall()]
-        return {"sku": sku, "name": found[0], "gtin": found[1], "locations": locations,
-                "channels": channels, "position": await self.position(conn)}
+        channels = [
+            {"channel": ch, "available": atp, "safety_buffer": buffer}
+            for ch, atp, buffer in await cur.fetchall()
+        ]
+        return {
+            "sku": sku,
+            "name": found[0],
+            "gtin": found[1],
+            "locations": locations,
+            "channels": channels,
+            "position": await self.position(conn),
+        }
 
     async def locations(self, conn: AsyncConnection[Any]) -> list[dict[str, Any]]:
-        cur = await conn.execute(self._sql(
-            "SELECT code, name, kind, latitude, longitude FROM {s}.locations ORDER BY code"))
-        return [{"code": c, "name": n, "kind": k,
-                 "latitude": None if lat is None else str(lat),
-                 "longitude": None if lon is None else str(lon)}
-                for c, n, k, lat, lon in await cur.fetchall()]
+        cur = await conn.execute(
+            self._sql(
+                "SELECT code, name, kind, latitude, longitude FROM {s}.locations ORDER BY code"
+            )
+        )
+        return [
+            {
+                "code": c,
+                "name": n,
+                "kind": k,
+                "latitude": None if lat is None else str(lat),
+                "longitude": None if lon is None else str(lon),
+            }
+            for c, n, k, lat, lon in await cur.fetchall()
+        ]
 
     async def channels(self, conn: AsyncConnection[Any]) -> list[dict[str, Any]]:
-        cur = await conn.execute(self._sql(
-            "SELECT c.code, c.name, c.kind, "
-            "COALESCE(array_agg(cl.location ORDER BY cl.location) "
-            "FILTER (WHERE cl.location IS NOT NULL), '{{}}') "
-            "FROM {s}.channels c LEFT JOIN {s}.channel_locations cl ON cl.channel = c.code "
-            "GROUP BY c.code ORDER BY c.code"))
-        return [{"code": c, "name": n, "kind": k, "locations": list(locs)}
-                for c, n, k, locs in await cur.fetchall()]
+        cur = await conn.execute(
+            self._sql(
+                "SELECT c.code, c.name, c.kind, "
+                "COALESCE(array_agg(cl.location ORDER BY cl.location) "
+                "FILTER (WHERE cl.location IS NOT NULL), '{{}}') "
+                "FROM {s}.channels c LEFT JOIN {s}.channel_locations cl ON cl.channel = c.code "
+                "GROUP BY c.code ORDER BY c.code"
+            )
+        )
+        return [
+            {"code": c, "name": n, "kind": k, "locations": list(locs)}
+            for c, n, k, locs in await cur.fetchall()
+        ]

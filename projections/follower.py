@@ -35,9 +35,7 @@ class Projection(Protocol):
         """The last notification id applied (0 for none); ``lock`` holds the tracking row
         until the transaction ends, so two followers of one projection take turns."""
 
-    def apply(
-        self, cur: psycopg.Cursor[Any], event: Any, meta: EventMeta, position: int
-    ) -> None:
+    def apply(self, cur: psycopg.Cursor[Any], event: Any, meta: EventMeta, position: int) -> None:
         """Apply one event inside the batch's transaction."""
 
     def advance(self, cur: psycopg.Cursor[Any], position: int) -> None:
@@ -96,8 +94,10 @@ class Follower:
         backoff = 0.2
         while not stop.is_set():
             try:
-                with psycopg.connect(self.conninfo, autocommit=True) as listener, \
-                        psycopg.connect(self.conninfo) as worker:
+                with (
+                    psycopg.connect(self.conninfo, autocommit=True) as listener,
+                    psycopg.connect(self.conninfo) as worker,
+                ):
                     listener.execute(SQL("LISTEN {}").format(Identifier(channel)))
                     backoff = 0.2
                     while not stop.is_set():
@@ -106,8 +106,12 @@ class Follower:
                         for _ in listener.notifies(timeout=self.poll_interval, stop_after=1):
                             pass
             except psycopg.OperationalError as error:
-                log.warning("projection.connection_lost", projection=self.projection.name,
-                            error=str(error), retry_in=backoff)
+                log.warning(
+                    "projection.connection_lost",
+                    projection=self.projection.name,
+                    error=str(error),
+                    retry_in=backoff,
+                )
                 stop.wait(backoff)
                 backoff = min(backoff * 2, 5.0)
 

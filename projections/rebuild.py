@@ -61,6 +61,7 @@ def swap_in(conninfo: str, live: str, rebuilt: str) -> None:
         conn.execute(SQL("SELECT 1 FROM {}.tracking FOR UPDATE").format(Identifier(live)))
         conn.execute(SQL("DROP SCHEMA IF EXISTS {} CASCADE").format(Identifier(old)))
         conn.execute(SQL("ALTER SCHEMA {} RENAME TO {}").format(Identifier(live), Identifier(old)))
-        conn.execute(SQL("ALTER SCHEMA {} RENAME TO {}").format(
-            Identifier(rebuilt), Identifier(live)))
+        conn.execute(
+            SQL("ALTER SCHEMA {} RENAME TO {}").format(Identifier(rebuilt), Identifier(live))
+        )
         conn.execute(SQL("DROP SCHEMA {} CASCADE").format(Identifier(old)))

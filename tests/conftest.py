@@ -20,7 +20,6 @@ from litestar.testing import TestClient
 from api.app import create_app
 from api.bootstrap import build_services
 from api.services import Services
-
 from infrastructure.servers import (
     EmbeddedNats,
     EmbeddedPostgres,

@@ -38,8 +38,17 @@ def test_a_layer_imports_only_the_layers_inside_it(layer: str) -> None:
 
 
 def test_domain_does_no_io_and_reads_no_clock() -> None:
-    forbidden = ("psycopg", "nats", "litestar", "socket", "open(", "datetime.now", "time.time",
-                 "uuid4", "os.environ")
+    forbidden = (
+        "psycopg",
+        "nats",
+        "litestar",
+        "socket",
+        "open(",
+        "datetime.now",
+        "time.time",
+        "uuid4",
+        "os.environ",
+    )
     for path in (ROOT / "domain").rglob("*.py"):
         text = path.read_text()
         assert not [word for word in forbidden if word in text], path

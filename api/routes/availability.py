@@ -4,8 +4,8 @@ from __future__ import annotations
 
 from typing import Annotated, Any
 
-from litestar.di import NamedDependency
 from litestar import Controller, get
+from litestar.di import NamedDependency
 from litestar.params import QueryParameter
 
 from api.schemas import MAX_LIST, Code
@@ -26,8 +26,10 @@ class AvailabilityController(Controller):
         self,
         channel: Code,
         services: NamedDependency[Services],
-        sku: Annotated[list[str], QueryParameter(name="sku", max_items=MAX_LIST,
-                                                 description="SKU codes, repeated")],
+        sku: Annotated[
+            list[str],
+            QueryParameter(name="sku", max_items=MAX_LIST, description="SKU codes, repeated"),
+        ],
     ) -> dict[str, Any]:
         """Available-to-promise of each SKU for this channel (unknown SKUs are listed apart)."""
         for code in sku:
@@ -38,8 +40,12 @@ class AvailabilityController(Controller):
             items = await services.queries.availability(conn, channel, sorted(set(sku)))
             position = await services.queries.position(conn)
         known = {item["sku"] for item in items}
-        return {"channel": channel, "items": items,
-                "unknown_skus": sorted(set(sku) - known), "position": position}
+        return {
+            "channel": channel,
+            "items": items,
+            "unknown_skus": sorted(set(sku) - known),
+            "position": position,
+        }
 
     @get("/changes", operation_id="getAvailabilityChanges")
     async def changes(
@@ -58,5 +64,8 @@ class AvailabilityController(Controller):
             if not await services.queries.channel_exists(conn, channel):
                 raise UnknownChannel(f"no channel {channel!r}", channel=channel)
             items, resume = await services.queries.changes(conn, channel, after, limit)
-        return {"channel": channel, "items": items,
-                "next_cursor": resume.encode() if resume else None}
+        return {
+            "channel": channel,
+            "items": items,
+            "next_cursor": resume.encode() if resume else None,
+        }

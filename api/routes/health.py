@@ -5,8 +5,8 @@ from __future__ import annotations
 import asyncio
 from typing import Any
 
-from litestar.di import NamedDependency
 from litestar import Response, get
+from litestar.di import NamedDependency
 
 from api.services import Services
 from infrastructure.metrics import PROJECTION_LAG, PROJECTION_POSITION
@@ -30,7 +30,8 @@ async def ready(services: NamedDependency[Services]) -> Response[dict[str, Any]]
             async with services.read_pool.connection() as conn:
                 position = await services.queries.position(conn)
                 cur = await conn.execute(
-                    "SELECT COALESCE(MAX(notification_id), 0) FROM inventory_events")
+                    "SELECT COALESCE(MAX(notification_id), 0) FROM inventory_events"
+                )
                 row = await cur.fetchone()
         head = int(row[0]) if row else 0
         lag = head - position
@@ -49,5 +50,6 @@ async def ready(services: NamedDependency[Services]) -> Response[dict[str, Any]]
     else:
         checks["nats"] = "not connected"
         ok = False
-    return Response({"status": "ok" if ok else "unavailable", "checks": checks},
-                    status_code=200 if ok else 503)
+    return Response(
+        {"status": "ok" if ok else "unavailable", "checks": checks}, status_code=200 if ok else 503
+    )

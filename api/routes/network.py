@@ -4,9 +4,9 @@ from __future__ import annotations
 
 from typing import Any
 
+from litestar import Controller, Request, Response, get, put
 from litestar.di import NamedDependency
 from litestar.params import JSONBody
-from litestar import Controller, Request, Response, get, put
 
 from api.routes.commanding import execute
 from api.schemas import ChannelPut, Code, LocationPut
@@ -20,7 +20,11 @@ class LocationController(Controller):
 
     @put("/{code:str}", operation_id="putLocation")
     async def put_location(
-        self, request: Request[Any, Any, Any], code: Code, data: JSONBody[LocationPut], services: NamedDependency[Services]
+        self,
+        request: Request[Any, Any, Any],
+        code: Code,
+        data: JSONBody[LocationPut],
+        services: NamedDependency[Services],
     ) -> Response[Any]:
         """Register a location (warehouse, store, 3PL) or change its name, kind or coordinates."""
 
@@ -44,7 +48,11 @@ class ChannelController(Controller):
 
     @put("/{code:str}", operation_id="putChannel")
     async def put_channel(
-        self, request: Request[Any, Any, Any], code: Code, data: JSONBody[ChannelPut], services: NamedDependency[Services]
+        self,
+        request: Request[Any, Any, Any],
+        code: Code,
+        data: JSONBody[ChannelPut],
+        services: NamedDependency[Services],
     ) -> Response[Any]:
         """Register a sales channel or change its name, kind and the locations that feed it."""
 

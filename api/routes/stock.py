@@ -5,9 +5,9 @@ from __future__ import annotations
 from datetime import UTC, datetime
 from typing import Any
 
+from litestar import Controller, Request, Response, get, post, put
 from litestar.di import NamedDependency
 from litestar.params import JSONBody
-from litestar import Controller, Request, Response, get, post, put
 
 from api.routes.commanding import execute
 from api.schemas import (
@@ -32,7 +32,11 @@ class SkuController(Controller):
 
     @put("/", operation_id="putSku")
     async def put_sku(
-        self, request: Request[Any, Any, Any], sku: Code, data: JSONBody[SkuPut], services: NamedDependency[Services]
+        self,
+        request: Request[Any, Any, Any],
+        sku: Code,
+        data: JSONBody[SkuPut],
+        services: NamedDependency[Services],
     ) -> Response[Any]:
         """Register a SKU (optionally with a GS1 GTIN, check digit verified) or re-describe it."""
 
@@ -43,7 +47,7 @@ class SkuController(Controller):
 
     @get("/stock", operation_id="getStock")
     async def stock(self, sku: Code, services: NamedDependency[Services]) -> dict[str, Any]:
-        """On hand, reserved and available per location, and ATP per channel, from the read model."""
+        """On hand, reserved and available per location, and ATP per channel (read model)."""
         async with services.read_pool.connection() as conn:
             picture = await services.queries.stock_picture(conn, sku)
         if picture is None:
@@ -52,7 +56,11 @@ class SkuController(Controller):
 
     @post("/receipts", operation_id="receiveStock", status_code=200)
     async def receive(
-        self, request: Request[Any, Any, Any], sku: Code, data: JSONBody[Receipt], services: NamedDependency[Services]
+        self,
+        request: Request[Any, Any, Any],
+        sku: Code,
+        data: JSONBody[Receipt],
+        services: NamedDependency[Services],
     ) -> Response[Any]:
         """Goods arrived at a location."""
 
@@ -63,49 +71,74 @@ class SkuController(Controller):
 
     @post("/adjustments", operation_id="adjustStock", status_code=200)
     async def adjust(
-        self, request: Request[Any, Any, Any], sku: Code, data: JSONBody[Adjustment], services: NamedDependency[Services]
+        self,
+        request: Request[Any, Any, Any],
+        sku: Code,
+        data: JSONBody[Adjustment],
+        services: NamedDependency[Services],
     ) -> Response[Any]:
         """Correct on hand: cycle_count sets the counted figure; damage, shrinkage and
         correction are signed deltas (damage and shrinkage negative)."""
 
         def command(body: Adjustment, req: CommandRequest) -> Any:
-            return services.inventory.adjust(sku, body.location, body.reason, body.quantity,
-                                             request=req)
+            return services.inventory.adjust(
+                sku, body.location, body.reason, body.quantity, request=req
+            )
 
         return await execute(request, "adjust", Adjustment, command)
 
     @post("/transfers", operation_id="transferStock", status_code=200)
     async def transfer(
-        self, request: Request[Any, Any, Any], sku: Code, data: JSONBody[Transfer], services: NamedDependency[Services]
+        self,
+        request: Request[Any, Any, Any],
+        sku: Code,
+        data: JSONBody[Transfer],
+        services: NamedDependency[Services],
     ) -> Response[Any]:
         """Move unreserved units between two locations."""
 
         def command(body: Transfer, req: CommandRequest) -> Any:
-            return services.inventory.transfer(sku, body.from_location, body.to_location,
-                                               body.quantity, request=req)
+            return services.inventory.transfer(
+                sku, body.from_location, body.to_location, body.quantity, request=req
+            )
 
         return await execute(request, "transfer", Transfer, command)
 
     @post("/reservations", operation_id="reserveStock", status_code=201)
     async def reserve(
-        self, request: Request[Any, Any, Any], sku: Code, data: JSONBody[ReservationCreate],
+        self,
+        request: Request[Any, Any, Any],
+        sku: Code,
+        data: JSONBody[ReservationCreate],
         services: NamedDependency[Services],
     ) -> Response[Any]:
         """Hold units at a location for an order or booking; with a channel, within its ATP."""
 
         def command(body: ReservationCreate, req: CommandRequest) -> Any:
             return services.inventory.reserve(
-                sku, body.reservation_id, body.location, body.quantity,
-                reference=body.reference, now=datetime.now(UTC), channel=body.channel,
-                expires_at=body.expires_at, request=req,
+                sku,
+                body.reservation_id,
+                body.location,
+                body.quantity,
+                reference=body.reference,
+                now=datetime.now(UTC),
+                channel=body.channel,
+                expires_at=body.expires_at,
+                request=req,
             )
 
         return await execute(request, "reserve", ReservationCreate, command, status=201)
 
-    @post("/reservations/{reservation_id:str}/release", operation_id="releaseReservation",
-          status_code=200)
+    @post(
+        "/reservations/{reservation_id:str}/release",
+        operation_id="releaseReservation",
+        status_code=200,
+    )
     async def release(
-        self, request: Request[Any, Any, Any], sku: Code, reservation_id: Code,
+        self,
+        request: Request[Any, Any, Any],
+        sku: Code,
+        reservation_id: Code,
         services: NamedDependency[Services],
     ) -> Response[Any]:
         """Give a reservation's units back to available stock."""
@@ -115,11 +148,18 @@ class SkuController(Controller):
 
         return await execute(request, "release", None, command)
 
-    @post("/reservations/{reservation_id:str}/commit", operation_id="commitReservation",
-          status_code=200)
+    @post(
+        "/reservations/{reservation_id:str}/commit",
+        operation_id="commitReservation",
+        status_code=200,
+    )
     async def commit(
-        self, request: Request[Any, Any, Any], sku: Code, reservation_id: Code,
-        data: JSONBody[Commitment], services: NamedDependency[Services],
+        self,
+        request: Request[Any, Any, Any],
+        sku: Code,
+        reservation_id: Code,
+        data: JSONBody[Commitment],
+        services: NamedDependency[Services],
     ) -> Response[Any]:
         """Units shipped: on hand and the reservation fall together (all, or ``quantity``)."""
 
@@ -130,8 +170,12 @@ class SkuController(Controller):
 
     @put("/safety-buffers/{channel:str}", operation_id="putSafetyBuffer")
     async def safety_buffer(
-        self, request: Request[Any, Any, Any], sku: Code, channel: Code,
-        data: JSONBody[SafetyBufferPut], services: NamedDependency[Services],
+        self,
+        request: Request[Any, Any, Any],
+        sku: Code,
+        channel: Code,
+        data: JSONBody[SafetyBufferPut],
+        services: NamedDependency[Services],
     ) -> Response[Any]:
         """Hold back units from what a channel may promise of this SKU."""
 
@@ -142,8 +186,12 @@ class SkuController(Controller):
 
     @put("/reorder-policies/{location:str}", operation_id="putReorderPolicy")
     async def reorder_policy(
-        self, request: Request[Any, Any, Any], sku: Code, location: Code,
-        data: JSONBody[ReorderPolicyPut], services: NamedDependency[Services],
+        self,
+        request: Request[Any, Any, Any],
+        sku: Code,
+        location: Code,
+        data: JSONBody[ReorderPolicyPut],
+        services: NamedDependency[Services],
     ) -> Response[Any]:
         """Set the reorder point and quantity of this SKU at a location."""
 

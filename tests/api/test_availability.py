@@ -11,12 +11,15 @@ from tests.conftest import settle
 
 def _given_two_channels(client: TestClient[Litestar]) -> None:
     for code in ("WH1", "WH2"):
-        assert client.put(f"/v1/locations/{code}", json={"name": code, "kind": "warehouse"}
-                          ).is_success
-    assert client.put("/v1/channels/web", json={"name": "Web", "kind": "web_shop",
-                                                "locations": ["WH1", "WH2"]}).is_success
-    assert client.put("/v1/channels/market", json={"name": "M", "kind": "marketplace",
-                                                   "locations": ["WH1"]}).is_success
+        assert client.put(
+            f"/v1/locations/{code}", json={"name": code, "kind": "warehouse"}
+        ).is_success
+    assert client.put(
+        "/v1/channels/web", json={"name": "Web", "kind": "web_shop", "locations": ["WH1", "WH2"]}
+    ).is_success
+    assert client.put(
+        "/v1/channels/market", json={"name": "M", "kind": "marketplace", "locations": ["WH1"]}
+    ).is_success
     for sku in ("A", "B", "C"):
         assert client.put(f"/v1/skus/{sku}", json={"name": sku}).is_success
 
@@ -29,9 +32,16 @@ def test_each_channel_sees_its_own_locations_less_its_buffer(
     client.post("/v1/skus/A/receipts", json={"location": "WH1", "quantity": 10})
     client.post("/v1/skus/A/receipts", json={"location": "WH2", "quantity": 5})
     client.put("/v1/skus/A/safety-buffers/market", json={"quantity": 3})
-    client.post("/v1/skus/A/reservations", json={
-        "reservation_id": "r1", "location": "WH1", "quantity": 2, "reference": "o1",
-        "channel": "web"})
+    client.post(
+        "/v1/skus/A/reservations",
+        json={
+            "reservation_id": "r1",
+            "location": "WH1",
+            "quantity": 2,
+            "reference": "o1",
+            "channel": "web",
+        },
+    )
     settle(services)
 
     # When each channel asks for A, B and a SKU that does not exist
@@ -44,7 +54,9 @@ def test_each_channel_sees_its_own_locations_less_its_buffer(
     assert [(i["sku"], i["available"]) for i in market["items"]] == [("A", 5)]
     stock = client.get("/v1/skus/A/stock").json()
     assert {c["channel"]: (c["available"], c["safety_buffer"]) for c in stock["channels"]} == {
-        "market": (5, 3), "web": (13, 0)}
+        "market": (5, 3),
+        "web": (13, 0),
+    }
 
 
 def test_a_channel_polls_only_what_changed_since_its_cursor(
@@ -57,8 +69,12 @@ def test_a_channel_polls_only_what_changed_since_its_cursor(
     first = client.get("/v1/channels/web/availability/changes").json()
     assert {i["sku"] for i in first["items"]} == {"A", "B", "C"}
     cursor = first["next_cursor"]
-    assert client.get("/v1/channels/web/availability/changes",
-                      params={"cursor": cursor}).json()["items"] == []
+    assert (
+        client.get("/v1/channels/web/availability/changes", params={"cursor": cursor}).json()[
+            "items"
+        ]
+        == []
+    )
 
     # When B changes for the web, and A changes only at a location the web does not use
     client.post("/v1/skus/B/receipts", json={"location": "WH2", "quantity": 7})
@@ -67,11 +83,13 @@ def test_a_channel_polls_only_what_changed_since_its_cursor(
     settle(services)
 
     # Then the web's next page holds B alone, paging by the limit it asks for
-    page = client.get("/v1/channels/web/availability/changes",
-                      params={"cursor": cursor, "limit": 1}).json()
+    page = client.get(
+        "/v1/channels/web/availability/changes", params={"cursor": cursor, "limit": 1}
+    ).json()
     assert [(i["sku"], i["available"]) for i in page["items"]] == [("B", 7)]
-    rest = client.get("/v1/channels/web/availability/changes",
-                      params={"cursor": page["next_cursor"]}).json()
+    rest = client.get(
+        "/v1/channels/web/availability/changes", params={"cursor": page["next_cursor"]}
+    ).json()
     assert rest["items"] == []
 
 

@@ -17,11 +17,13 @@ PROBLEM = "application/problem+json"
 @pytest.fixture
 def network(client: TestClient[Litestar]) -> TestClient[Litestar]:
     assert client.put("/v1/locations/WH1", json={"name": "WH", "kind": "warehouse"}).is_success
-    assert client.put("/v1/channels/web", json={"name": "Web", "kind": "web_shop",
-                                                "locations": ["WH1"]}).is_success
+    assert client.put(
+        "/v1/channels/web", json={"name": "Web", "kind": "web_shop", "locations": ["WH1"]}
+    ).is_success
     assert client.put("/v1/skus/SKU-1", json={"name": "Widget"}).is_success
-    assert client.post("/v1/skus/SKU-1/receipts",
-                       json={"location": "WH1", "quantity": 5}).is_success
+    assert client.post(
+        "/v1/skus/SKU-1/receipts", json={"location": "WH1", "quantity": 5}
+    ).is_success
     return client
 
 
@@ -29,44 +31,113 @@ RECEIPTS = "/v1/skus/SKU-1/receipts"
 CASES: list[tuple[str, str, Any, int, str]] = [
     ("negative quantity", RECEIPTS, {"location": "WH1", "quantity": -1}, 400, "invalid-request"),
     ("zero quantity", RECEIPTS, {"location": "WH1", "quantity": 0}, 400, "invalid-request"),
-    ("fractional quantity", RECEIPTS, {"location": "WH1", "quantity": 1.5}, 400,
-     "invalid-request"),
+    ("fractional quantity", RECEIPTS, {"location": "WH1", "quantity": 1.5}, 400, "invalid-request"),
     ("quantity as text", RECEIPTS, {"location": "WH1", "quantity": "5"}, 400, "invalid-request"),
     ("quantity as float", RECEIPTS, {"location": "WH1", "quantity": 2.0}, 400, "invalid-request"),
-    ("unknown field", RECEIPTS, {"location": "WH1", "quantity": 1, "note": "x"}, 400,
-     "invalid-request"),
+    (
+        "unknown field",
+        RECEIPTS,
+        {"location": "WH1", "quantity": 1, "note": "x"},
+        400,
+        "invalid-request",
+    ),
     ("missing field", RECEIPTS, {"location": "WH1"}, 400, "invalid-request"),
     ("malformed JSON", RECEIPTS, b'{"location": "WH1", "quantity": ', 400, "invalid-request"),
-    ("unknown SKU", "/v1/skus/NOPE/receipts", {"location": "WH1", "quantity": 1}, 404,
-     "unknown-sku"),
+    (
+        "unknown SKU",
+        "/v1/skus/NOPE/receipts",
+        {"location": "WH1", "quantity": 1},
+        404,
+        "unknown-sku",
+    ),
     ("unknown location", RECEIPTS, {"location": "WH9", "quantity": 1}, 404, "unknown-location"),
-    ("oversized body", RECEIPTS, b'{"location": "' + b"W" * 70_000 + b'", "quantity": 1}', 413,
-     "body-too-large"),
-    ("bad location code", RECEIPTS, {"location": "has space", "quantity": 1}, 400,
-     "invalid-request"),
-    ("bad GTIN check digit", "/v1/skus/SKU-2", {"name": "x", "gtin": "4006381333932"}, 422,
-     "invalid-value"),
-    ("reserve more than stock", "/v1/skus/SKU-1/reservations",
-     {"reservation_id": "r1", "location": "WH1", "quantity": 6, "reference": "o1",
-      "channel": "web"}, 409, "insufficient-stock"),
-    ("naive expiry time", "/v1/skus/SKU-1/reservations",
-     {"reservation_id": "r1", "location": "WH1", "quantity": 1, "reference": "o1",
-      "expires_at": "2030-01-01T00:00:00"}, 400, "invalid-request"),
-    ("damage as a positive delta", "/v1/skus/SKU-1/adjustments",
-     {"location": "WH1", "reason": "damage", "quantity": 2}, 422, "invalid-value"),
-    ("count below reserved is fine but unknown reason is not", "/v1/skus/SKU-1/adjustments",
-     {"location": "WH1", "reason": "theft", "quantity": -1}, 400, "invalid-request"),
-    ("channel fed by unknown location", "/v1/channels/web2",
-     {"name": "W", "kind": "web_shop", "locations": ["WH9"]}, 404, "unknown-location"),
-    ("release of unknown reservation", "/v1/skus/SKU-1/reservations/r404/release", None, 404,
-     "reservation-not-found"),
+    (
+        "oversized body",
+        RECEIPTS,
+        b'{"location": "' + b"W" * 70_000 + b'", "quantity": 1}',
+        413,
+        "body-too-large",
+    ),
+    (
+        "bad location code",
+        RECEIPTS,
+        {"location": "has space", "quantity": 1},
+        400,
+        "invalid-request",
+    ),
+    (
+        "bad GTIN check digit",
+        "/v1/skus/SKU-2",
+        {"name": "x", "gtin": "4006381333932"},
+        422,
+        "invalid-value",
+    ),
+    (
+        "reserve more than stock",
+        "/v1/skus/SKU-1/reservations",
+        {
+            "reservation_id": "r1",
+            "location": "WH1",
+            "quantity": 6,
+            "reference": "o1",
+            "channel": "web",
+        },
+        409,
+        "insufficient-stock",
+    ),
+    (
+        "naive expiry time",
+        "/v1/skus/SKU-1/reservations",
+        {
+            "reservation_id": "r1",
+            "location": "WH1",
+            "quantity": 1,
+            "reference": "o1",
+            "expires_at": "2030-01-01T00:00:00",
+        },
+        400,
+        "invalid-request",
+    ),
+    (
+        "damage as a positive delta",
+        "/v1/skus/SKU-1/adjustments",
+        {"location": "WH1", "reason": "damage", "quantity": 2},
+        422,
+        "invalid-value",
+    ),
+    (
+        "count below reserved is fine but unknown reason is not",
+        "/v1/skus/SKU-1/adjustments",
+        {"location": "WH1", "reason": "theft", "quantity": -1},
+        400,
+        "invalid-request",
+    ),
+    (
+        "channel fed by unknown location",
+        "/v1/channels/web2",
+        {"name": "W", "kind": "web_shop", "locations": ["WH9"]},
+        404,
+        "unknown-location",
+    ),
+    (
+        "release of unknown reservation",
+        "/v1/skus/SKU-1/reservations/r404/release",
+        None,
+        404,
+        "reservation-not-found",
+    ),
 ]
 
 
-@pytest.mark.parametrize(("path", "body", "status", "slug"),
-                         [c[1:] for c in CASES], ids=[c[0] for c in CASES])
+@pytest.mark.parametrize(
+    ("path", "body", "status", "slug"), [c[1:] for c in CASES], ids=[c[0] for c in CASES]
+)
 def test_bad_input_is_a_problem_and_writes_nothing(
-    network: TestClient[Litestar], services: Services, path: str, body: Any, status: int,
+    network: TestClient[Litestar],
+    services: Services,
+    path: str,
+    body: Any,
+    status: int,
     slug: str,
 ) -> None:
     # Given a known number of stored events

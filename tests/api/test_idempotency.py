@@ -25,14 +25,16 @@ def test_a_retried_receipt_returns_the_first_answer_and_writes_nothing(
 ) -> None:
     # Given a receipt that was answered once
     headers = {"Idempotency-Key": "receipt-0001"}
-    first = stocked.post("/v1/skus/SKU-1/receipts", json={"location": "WH1", "quantity": 7},
-                         headers=headers)
+    first = stocked.post(
+        "/v1/skus/SKU-1/receipts", json={"location": "WH1", "quantity": 7}, headers=headers
+    )
     assert first.status_code == 200
     events = count_events(services.follower.conninfo)
 
     # When the client retries it with the same key
-    retry = stocked.post("/v1/skus/SKU-1/receipts", json={"location": "WH1", "quantity": 7},
-                         headers=headers)
+    retry = stocked.post(
+        "/v1/skus/SKU-1/receipts", json={"location": "WH1", "quantity": 7}, headers=headers
+    )
 
     # Then it gets the very same answer, marked as a replay, and no event was written
     assert retry.status_code == 200
@@ -48,15 +50,19 @@ def test_concurrent_retries_with_one_key_write_once(
     stocked: TestClient[Litestar], services: Services
 ) -> None:
     # Given a client that fires the same reservation request 12 times at once (a retry storm)
-    assert stocked.post("/v1/skus/SKU-1/receipts",
-                        json={"location": "WH1", "quantity": 100}).is_success
+    assert stocked.post(
+        "/v1/skus/SKU-1/receipts", json={"location": "WH1", "quantity": 100}
+    ).is_success
     events = count_events(services.follower.conninfo)
     barrier = threading.Barrier(12)
 
     def send(n: int) -> tuple[int, str]:
         barrier.wait()
-        answer = stocked.post("/v1/skus/SKU-1/receipts", json={"location": "WH1", "quantity": 3},
-                              headers={"Idempotency-Key": "storm"})
+        answer = stocked.post(
+            "/v1/skus/SKU-1/receipts",
+            json={"location": "WH1", "quantity": 3},
+            headers={"Idempotency-Key": "storm"},
+        )
         return answer.status_code, answer.headers.get("ledgerline-position", "")
 
     with ThreadPoolExecutor(12) as pool:
@@ -73,12 +79,17 @@ def test_a_key_reused_for_a_different_request_is_refused(
     stocked: TestClient[Litestar], services: Services
 ) -> None:
     headers = {"Idempotency-Key": "k-1"}
-    assert stocked.post("/v1/skus/SKU-1/receipts", json={"location": "WH1", "quantity": 1},
-                        headers=headers).status_code == 200
+    assert (
+        stocked.post(
+            "/v1/skus/SKU-1/receipts", json={"location": "WH1", "quantity": 1}, headers=headers
+        ).status_code
+        == 200
+    )
     events = count_events(services.follower.conninfo)
 
-    reused = stocked.post("/v1/skus/SKU-1/receipts", json={"location": "WH1", "quantity": 2},
-                          headers=headers)
+    reused = stocked.post(
+        "/v1/skus/SKU-1/receipts", json={"location": "WH1", "quantity": 2}, headers=headers
+    )
 
     assert reused.status_code == 409
     assert reused.json()["type"] == "urn:ledgerline:problem:idempotency-key-reused"
@@ -90,13 +101,16 @@ def test_stale_if_match_is_a_conflict_and_writes_nothing(
 ) -> None:
     first = stocked.post("/v1/skus/SKU-1/receipts", json={"location": "WH1", "quantity": 1})
     version = first.headers["etag"]
-    assert stocked.post("/v1/skus/SKU-1/receipts",
-                        json={"location": "WH1", "quantity": 1}).is_success
+    assert stocked.post(
+        "/v1/skus/SKU-1/receipts", json={"location": "WH1", "quantity": 1}
+    ).is_success
     events = count_events(services.follower.conninfo)
 
-    stale = stocked.post("/v1/skus/SKU-1/adjustments",
-                         json={"location": "WH1", "reason": "cycle_count", "quantity": 0},
-                         headers={"If-Match": version})
+    stale = stocked.post(
+        "/v1/skus/SKU-1/adjustments",
+        json={"location": "WH1", "reason": "cycle_count", "quantity": 0},
+        headers={"If-Match": version},
+    )
 
     assert stale.status_code == 409
     assert stale.json()["type"] == "urn:ledgerline:problem:version-mismatch"

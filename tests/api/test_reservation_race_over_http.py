@@ -28,12 +28,18 @@ def _free_port() -> int:
 @pytest.fixture
 def api_process(database: str, servers: ServerUrls, tmp_path: Path) -> Iterator[str]:
     port = _free_port()
-    env = {**os.environ, "LEDGERLINE_DATABASE_URL": database,
-           "LEDGERLINE_NATS_URL": servers.nats_url, "LEDGERLINE_DATA_DIR": str(tmp_path)}
+    env = {
+        **os.environ,
+        "LEDGERLINE_DATABASE_URL": database,
+        "LEDGERLINE_NATS_URL": servers.nats_url,
+        "LEDGERLINE_DATA_DIR": str(tmp_path),
+    }
     log = (tmp_path / "api.log").open("wb")
-    process = subprocess.Popen(  # noqa: S603
+    process = subprocess.Popen(
         [sys.executable, "-m", "api.cli", "up", "--port", str(port)],
-        env=env, stdout=log, stderr=subprocess.STDOUT,
+        env=env,
+        stdout=log,
+        stderr=subprocess.STDOUT,
     )
     base = f"http://127.0.0.1:{port}"
     deadline = time.monotonic() + 60
@@ -62,8 +68,9 @@ def test_sixty_http_clients_racing_for_ten_units_are_told_exactly_ten_times_yes(
     with httpx.Client(base_url=base, timeout=30) as http:
         # Given 10 units at the only location feeding the web channel
         assert http.put("/v1/locations/WH1", json={"name": "WH", "kind": "warehouse"}).is_success
-        assert http.put("/v1/channels/web", json={"name": "Web", "kind": "web_shop",
-                                                  "locations": ["WH1"]}).is_success
+        assert http.put(
+            "/v1/channels/web", json={"name": "Web", "kind": "web_shop", "locations": ["WH1"]}
+        ).is_success
         assert http.put("/v1/skus/HOT-1", json={"name": "Hot"}).is_success
         received = http.post("/v1/skus/HOT-1/receipts", json={"location": "WH1", "quantity": 10})
         assert received.status_code == 200
@@ -76,9 +83,16 @@ def test_sixty_http_clients_racing_for_ten_units_are_told_exactly_ten_times_yes(
     def client(n: int) -> None:
         with httpx.Client(base_url=base, timeout=60) as http:
             barrier.wait()
-            answer = http.post("/v1/skus/HOT-1/reservations", json={
-                "reservation_id": f"r{n}", "location": "WH1", "quantity": 1,
-                "reference": f"order-{n}", "channel": "web"})
+            answer = http.post(
+                "/v1/skus/HOT-1/reservations",
+                json={
+                    "reservation_id": f"r{n}",
+                    "location": "WH1",
+                    "quantity": 1,
+                    "reference": f"order-{n}",
+                    "channel": "web",
+                },
+            )
         kind = answer.json().get("type", "") if answer.status_code != 201 else ""
         with lock:
             statuses[(answer.status_code, kind)] += 1
@@ -88,10 +102,12 @@ def test_sixty_http_clients_racing_for_ten_units_are_told_exactly_ten_times_yes(
             future.result()
 
     # Then exactly 10 clients heard 201, the other 50 an insufficient-stock problem
-    assert statuses == Counter({
-        (201, ""): 10,
-        (409, "urn:ledgerline:problem:insufficient-stock"): 50,
-    })
+    assert statuses == Counter(
+        {
+            (201, ""): 10,
+            (409, "urn:ledgerline:problem:insufficient-stock"): 50,
+        }
+    )
     # and the channel's availability, once the projection caught up, is 0
     with httpx.Client(base_url=base, timeout=10) as http:
         deadline = time.monotonic() + 20
@@ -100,8 +116,15 @@ def test_sixty_http_clients_racing_for_ten_units_are_told_exactly_ten_times_yes(
             if picture["locations"][0]["reserved"] == 10 or time.monotonic() > deadline:
                 break
             time.sleep(0.05)
-        assert picture["locations"] == [{
-            "location": "WH1", "on_hand": 10, "reserved": 10, "available": 0,
-            "reorder_point": None, "reorder_quantity": None}]
+        assert picture["locations"] == [
+            {
+                "location": "WH1",
+                "on_hand": 10,
+                "reserved": 10,
+                "available": 0,
+                "reorder_point": None,
+                "reorder_quantity": None,
+            }
+        ]
         availability = http.get("/v1/channels/web/availability", params={"sku": "HOT-1"}).json()
         assert availability["items"][0]["available"] == 0

@@ -72,8 +72,7 @@ def test_sixty_clients_racing_for_ten_units_get_exactly_ten_reservations(databas
 
         # When 60 clients each try to reserve one unit for the web channel at the same moment
         def reserve_one(app: InventoryApp, n: int) -> None:
-            app.reserve("HOT-1", f"r{n}", "WH1", 1, reference=f"order-{n}", now=NOW,
-                        channel="web")
+            app.reserve("HOT-1", f"r{n}", "WH1", 1, reference=f"order-{n}", now=NOW, channel="web")
 
         outcomes = _race(apps, 60, reserve_one)
 
@@ -100,8 +99,9 @@ def test_random_sized_orders_over_two_locations_never_exceed_channel_atp(databas
         # When 80 clients race for 1-4 units each at a location of their choice
         def reserve(app: InventoryApp, n: int) -> None:
             location, quantity = wanted[n]
-            app.reserve("HOT-1", f"r{n}", location, quantity, reference=f"order-{n}",
-                        now=NOW, channel="web")
+            app.reserve(
+                "HOT-1", f"r{n}", location, quantity, reference=f"order-{n}", now=NOW, channel="web"
+            )
             granted[n] = quantity
 
         outcomes = _race(apps, 80, reserve)

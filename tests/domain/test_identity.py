@@ -26,8 +26,9 @@ def gs1_check_digit(body: str) -> int:
     left; padding with zeros changes nothing and makes the weights fixed.
     """
     padded = body.rjust(17, "0")
-    total = sum(int(digit) * (3 if position % 2 == 0 else 1)
-                for position, digit in enumerate(padded))
+    total = sum(
+        int(digit) * (3 if position % 2 == 0 else 1) for position, digit in enumerate(padded)
+    )
     return -total % 10
 
 
@@ -39,14 +40,18 @@ def test_a_stream_id_is_the_same_for_the_same_kind_and_key() -> None:
 
 
 def test_stream_ids_differ_by_kind_and_by_key() -> None:
-    ids = {stream_id("sku", "A"), stream_id("location", "A"), stream_id("channel", "A"),
-           stream_id("sku", "B")}
+    ids = {
+        stream_id("sku", "A"),
+        stream_id("location", "A"),
+        stream_id("channel", "A"),
+        stream_id("sku", "B"),
+    }
 
     assert len(ids) == 4
 
 
 def test_a_stream_id_is_a_uuid5_in_the_ledgerline_namespace() -> None:
-    assert LEDGERLINE_NAMESPACE == UUID("6f1d3c2e-8a4b-5c7d-9e0f-1a2b3c4d5e6f")
+    assert UUID("6f1d3c2e-8a4b-5c7d-9e0f-1a2b3c4d5e6f") == LEDGERLINE_NAMESPACE
     assert stream_id("sku", "SKU-1").version == 5
 
 
@@ -69,7 +74,10 @@ def test_a_malformed_code_is_refused_naming_the_field(code: object) -> None:
     assert refused.value.facts == {"field": "location"}
 
 
-@pytest.mark.parametrize("code", ["SKU-1\n", "A" * 64 + "\n"])
+@pytest.mark.parametrize(
+    "code",
+    [pytest.param("SKU-1\n", id="SKU-1+newline"), pytest.param("A" * 64 + "\n", id="64+newline")],
+)
 def test_a_code_with_a_trailing_newline_is_refused(code: str) -> None:
     # "SKU-1\n" must not pass as a code: it would open a second stream beside "SKU-1".
     # (A regex ending in "$" also matches just before a final newline.)
@@ -91,9 +99,7 @@ def test_zero_is_accepted_only_where_a_count_allows_it() -> None:
         check_quantity(0)
 
 
-@pytest.mark.parametrize(
-    "quantity", [-1, MAX_QUANTITY + 1, 1.0, 0.5, "1", None, True, False]
-)
+@pytest.mark.parametrize("quantity", [-1, MAX_QUANTITY + 1, 1.0, 0.5, "1", None, True, False])
 def test_a_quantity_that_is_not_a_whole_number_in_range_is_refused(quantity: object) -> None:
     with pytest.raises(InvalidValue) as refused:
         check_quantity(quantity, "reorder_point", allow_zero=True)  # type: ignore[arg-type]
@@ -115,9 +121,11 @@ def test_the_reference_check_digit_agrees_with_published_gtins(gtin: str, check:
 
 
 @settings(max_examples=300, database=None)
-@given(body=st.sampled_from([7, 11, 12, 13]).flatmap(
-    lambda length: st.text(alphabet="0123456789", min_size=length, max_size=length)
-))
+@given(
+    body=st.sampled_from([7, 11, 12, 13]).flatmap(
+        lambda length: st.text(alphabet="0123456789", min_size=length, max_size=length)
+    )
+)
 def test_a_gtin_is_accepted_with_its_check_digit_and_refused_with_any_other(body: str) -> None:
     right = gs1_check_digit(body)
 
@@ -128,9 +136,11 @@ def test_a_gtin_is_accepted_with_its_check_digit_and_refused_with_any_other(body
 
 
 @settings(max_examples=100, database=None)
-@given(digits=st.text(alphabet="0123456789", max_size=20).filter(
-    lambda text: len(text) not in (8, 12, 13, 14)
-))
+@given(
+    digits=st.text(alphabet="0123456789", max_size=20).filter(
+        lambda text: len(text) not in (8, 12, 13, 14)
+    )
+)
 def test_a_gtin_of_any_other_length_is_refused(digits: str) -> None:
     with pytest.raises(InvalidValue):
         check_gtin(digits)

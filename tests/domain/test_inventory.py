@@ -46,11 +46,17 @@ def given_inventory(**received: int) -> Inventory:
     return inventory
 
 
-def reserve(inventory: Inventory, reservation_id: str, location: str, quantity: int,
-            **options: object) -> bool:
+def reserve(
+    inventory: Inventory, reservation_id: str, location: str, quantity: int, **options: object
+) -> bool:
     options.setdefault("reference", f"order-{reservation_id}")
     options.setdefault("now", NOW)
-    return inventory.reserve(reservation_id, location, quantity, **options)  # type: ignore[arg-type]
+    return inventory.reserve(
+        reservation_id,
+        location,
+        quantity,
+        **options,  # type: ignore[arg-type]
+    )
 
 
 # -- register / describe ---------------------------------------------------------------------
@@ -190,9 +196,7 @@ def test_receiving_goods_adds_them_to_on_hand() -> None:
 
     inventory.receive(WH1, 5)
 
-    assert new_events(inventory) == [
-        ("Inventory.StockReceived", {"location": WH1, "quantity": 5})
-    ]
+    assert new_events(inventory) == [("Inventory.StockReceived", {"location": WH1, "quantity": 5})]
     assert inventory.at(WH1) == LocationStock(on_hand=15, reserved=0)
     assert inventory.at(WH2) == LocationStock()
 
@@ -330,7 +334,10 @@ def test_damage_and_shrinkage_take_a_negative_delta_off_on_hand(
     inventory.adjust(WH1, reason, -4)
 
     assert new_events(inventory) == [
-        ("Inventory.StockAdjusted", {"location": WH1, "reason": reason, "delta": -4, "counted": None})
+        (
+            "Inventory.StockAdjusted",
+            {"location": WH1, "reason": reason, "delta": -4, "counted": None},
+        )
     ]
     assert inventory.at(WH1).on_hand == 6
 
@@ -359,8 +366,12 @@ def test_a_correction_adds_or_removes_its_delta(delta: int) -> None:
     assert new_events(inventory) == [
         (
             "Inventory.StockAdjusted",
-            {"location": WH1, "reason": AdjustmentReason.CORRECTION, "delta": delta,
-             "counted": None},
+            {
+                "location": WH1,
+                "reason": AdjustmentReason.CORRECTION,
+                "delta": delta,
+                "counted": None,
+            },
         )
     ]
     assert inventory.at(WH1).on_hand == 10 + delta
@@ -423,7 +434,10 @@ def test_an_adjustment_below_what_is_reserved_is_refused_and_records_nothing(
 
     # then
     assert refused.value.facts == {
-        "sku": SKU, "location": WH1, "on_hand": would_be, "reserved": 7,
+        "sku": SKU,
+        "location": WH1,
+        "on_hand": would_be,
+        "reserved": 7,
     }
     assert new_events(inventory) == []
     assert inventory.at(WH1) == LocationStock(on_hand=10, reserved=7)
@@ -437,21 +451,23 @@ def test_an_adjustment_down_to_exactly_what_is_reserved_is_accepted() -> None:
     inventory.adjust(WH1, AdjustmentReason.DAMAGE, -3)
 
     assert new_events(inventory) == [
-        ("Inventory.StockAdjusted",
-         {"location": WH1, "reason": AdjustmentReason.DAMAGE, "delta": -3, "counted": None})
+        (
+            "Inventory.StockAdjusted",
+            {"location": WH1, "reason": AdjustmentReason.DAMAGE, "delta": -3, "counted": None},
+        )
     ]
     assert inventory.at(WH1) == LocationStock(on_hand=7, reserved=7)
 
 
 def test_damage_of_more_than_is_on_hand_is_refused() -> None:
-    # Nothing is reserved, yet on hand may not go negative (reported as below reserved = 0).
+    # Nothing is reserved, yet on hand may not go negative: there are not 6 units to lose.
     inventory = given_inventory(WH_1=5)
 
-    with pytest.raises(StockBelowReserved) as refused:
+    with pytest.raises(InsufficientStock) as refused:
         inventory.adjust(WH1, AdjustmentReason.DAMAGE, -6)
 
-    assert refused.value.facts["on_hand"] == -1
-    assert refused.value.facts["reserved"] == 0
+    assert refused.value.facts["requested"] == 6
+    assert refused.value.facts["available"] == 5
     assert new_events(inventory) == []
 
 
@@ -523,7 +539,10 @@ def test_a_transfer_of_more_than_is_available_is_refused() -> None:
         inventory.transfer(WH1, WH2, 5)
 
     assert refused.value.facts == {
-        "sku": SKU, "location": WH1, "requested": 5, "available": 4,
+        "sku": SKU,
+        "location": WH1,
+        "requested": 5,
+        "available": 4,
     }
     assert new_events(inventory) == []
     assert inventory.at(WH1) == LocationStock(on_hand=10, reserved=6)
@@ -584,14 +603,18 @@ def test_a_reservation_within_the_location_available_is_recorded() -> None:
     assert new_events(inventory) == [
         (
             "Inventory.StockReserved",
-            {"reservation_id": "R-1", "location": WH1, "quantity": 3, "channel": None,
-             "reference": "order-7", "expires_at": None},
+            {
+                "reservation_id": "R-1",
+                "location": WH1,
+                "quantity": 3,
+                "channel": None,
+                "reference": "order-7",
+                "expires_at": None,
+            },
         )
     ]
     assert inventory.at(WH1) == LocationStock(on_hand=10, reserved=3)
-    assert inventory.reservations == {
-        "R-1": Reservation("R-1", WH1, 3, None, "order-7", None)
-    }
+    assert inventory.reservations == {"R-1": Reservation("R-1", WH1, 3, None, "order-7", None)}
 
 
 def test_a_reservation_of_everything_available_is_recorded() -> None:
@@ -623,15 +646,29 @@ def test_a_channel_reservation_within_the_channel_atp_is_recorded() -> None:
     inventory.set_safety_buffer(WEB, 3)
     inventory.collect_events()
 
-    made = reserve(inventory, "R-1", WH1, 10, channel=WEB, channel_locations=WEB_LOCATIONS,
-                   expires_at=LATER, reference="web-1")
+    made = reserve(
+        inventory,
+        "R-1",
+        WH1,
+        10,
+        channel=WEB,
+        channel_locations=WEB_LOCATIONS,
+        expires_at=LATER,
+        reference="web-1",
+    )
 
     assert made is True
     assert new_events(inventory) == [
         (
             "Inventory.StockReserved",
-            {"reservation_id": "R-1", "location": WH1, "quantity": 10, "channel": WEB,
-             "reference": "web-1", "expires_at": LATER},
+            {
+                "reservation_id": "R-1",
+                "location": WH1,
+                "quantity": 10,
+                "channel": WEB,
+                "reference": "web-1",
+                "expires_at": LATER,
+            },
         )
     ]
     assert inventory.available_to_promise(WEB, WEB_LOCATIONS) == 2
@@ -657,7 +694,9 @@ def test_a_channel_reservation_without_channel_locations_is_refused() -> None:
     assert new_events(inventory) == []
 
 
-def test_a_reservation_beyond_the_channel_atp_is_refused_even_when_the_location_has_enough() -> None:
+def test_a_reservation_beyond_the_channel_atp_is_refused_even_when_the_location_has_enough() -> (
+    None
+):
     # given WH-1 holds 10, WH-2 holds nothing, and web keeps 5 back: web may promise 5
     inventory = given_inventory(WH_1=10)
     inventory.set_safety_buffer(WEB, 5)
@@ -707,12 +746,14 @@ def test_a_reservation_without_a_channel_is_not_limited_by_channel_buffers() -> 
 
 def test_repeating_an_identical_reservation_returns_false_and_records_nothing() -> None:
     inventory = given_inventory(WH_1=10)
-    reserve(inventory, "R-1", WH1, 3, channel=WEB, channel_locations=WEB_LOCATIONS,
-            expires_at=LATER)
+    reserve(
+        inventory, "R-1", WH1, 3, channel=WEB, channel_locations=WEB_LOCATIONS, expires_at=LATER
+    )
     inventory.collect_events()
 
-    made = reserve(inventory, "R-1", WH1, 3, channel=WEB, channel_locations=WEB_LOCATIONS,
-                   expires_at=LATER)
+    made = reserve(
+        inventory, "R-1", WH1, 3, channel=WEB, channel_locations=WEB_LOCATIONS, expires_at=LATER
+    )
 
     assert made is False
     assert new_events(inventory) == []
@@ -902,8 +943,10 @@ def test_committing_a_whole_reservation_takes_it_off_on_hand_and_reserved() -> N
     inventory.commit("R-1")
 
     assert new_events(inventory) == [
-        ("Inventory.ReservationCommitted",
-         {"reservation_id": "R-1", "location": WH1, "quantity": 3})
+        (
+            "Inventory.ReservationCommitted",
+            {"reservation_id": "R-1", "location": WH1, "quantity": 3},
+        )
     ]
     assert inventory.at(WH1) == LocationStock(on_hand=7, reserved=0)
     assert inventory.reservations == {}
@@ -917,28 +960,38 @@ def test_committing_exactly_the_held_quantity_settles_the_reservation() -> None:
     inventory.commit("R-1", 3)
 
     assert new_events(inventory) == [
-        ("Inventory.ReservationCommitted",
-         {"reservation_id": "R-1", "location": WH1, "quantity": 3})
+        (
+            "Inventory.ReservationCommitted",
+            {"reservation_id": "R-1", "location": WH1, "quantity": 3},
+        )
     ]
     assert inventory.reservations == {}
 
 
 def test_committing_part_of_a_reservation_keeps_the_rest_reserved() -> None:
     inventory = given_inventory(WH_1=10)
-    reserve(inventory, "R-1", WH1, 5, channel=WEB, channel_locations=WEB_LOCATIONS,
-            reference="order-9", expires_at=LATER)
+    reserve(
+        inventory,
+        "R-1",
+        WH1,
+        5,
+        channel=WEB,
+        channel_locations=WEB_LOCATIONS,
+        reference="order-9",
+        expires_at=LATER,
+    )
     inventory.collect_events()
 
     inventory.commit("R-1", 2)
 
     assert new_events(inventory) == [
-        ("Inventory.ReservationCommitted",
-         {"reservation_id": "R-1", "location": WH1, "quantity": 2})
+        (
+            "Inventory.ReservationCommitted",
+            {"reservation_id": "R-1", "location": WH1, "quantity": 2},
+        )
     ]
     assert inventory.at(WH1) == LocationStock(on_hand=8, reserved=3)
-    assert inventory.reservations == {
-        "R-1": Reservation("R-1", WH1, 3, WEB, "order-9", LATER)
-    }
+    assert inventory.reservations == {"R-1": Reservation("R-1", WH1, 3, WEB, "order-9", LATER)}
 
 
 def test_committing_the_remainder_after_a_partial_commit_settles_the_reservation() -> None:
@@ -950,8 +1003,10 @@ def test_committing_the_remainder_after_a_partial_commit_settles_the_reservation
     inventory.commit("R-1")
 
     assert new_events(inventory) == [
-        ("Inventory.ReservationCommitted",
-         {"reservation_id": "R-1", "location": WH1, "quantity": 3})
+        (
+            "Inventory.ReservationCommitted",
+            {"reservation_id": "R-1", "location": WH1, "quantity": 3},
+        )
     ]
     assert inventory.at(WH1) == LocationStock(on_hand=5, reserved=0)
     assert inventory.reservations == {}
@@ -1014,9 +1069,7 @@ def test_a_safety_buffer_reduces_what_the_channel_may_promise() -> None:
 
     inventory.set_safety_buffer(WEB, 4)
 
-    assert new_events(inventory) == [
-        ("Inventory.SafetyBufferSet", {"channel": WEB, "quantity": 4})
-    ]
+    assert new_events(inventory) == [("Inventory.SafetyBufferSet", {"channel": WEB, "quantity": 4})]
     assert inventory.safety_buffers == {WEB: 4}
     assert inventory.available_to_promise(WEB, WEB_LOCATIONS) == 11
     assert inventory.available_to_promise("pos", [WH1]) == 10
@@ -1054,9 +1107,7 @@ def test_changing_a_safety_buffer_records_the_new_value() -> None:
 
     inventory.set_safety_buffer(WEB, 6)
 
-    assert new_events(inventory) == [
-        ("Inventory.SafetyBufferSet", {"channel": WEB, "quantity": 6})
-    ]
+    assert new_events(inventory) == [("Inventory.SafetyBufferSet", {"channel": WEB, "quantity": 6})]
     assert inventory.available_to_promise(WEB, WEB_LOCATIONS) == 4
 
 
@@ -1068,9 +1119,7 @@ def test_a_safety_buffer_of_zero_removes_it() -> None:
 
     inventory.set_safety_buffer(WEB, 0)
 
-    assert new_events(inventory) == [
-        ("Inventory.SafetyBufferSet", {"channel": WEB, "quantity": 0})
-    ]
+    assert new_events(inventory) == [("Inventory.SafetyBufferSet", {"channel": WEB, "quantity": 0})]
     assert inventory.safety_buffers == {"pos": 1}
     assert inventory.available_to_promise(WEB, WEB_LOCATIONS) == 10
 
@@ -1086,8 +1135,13 @@ def test_a_safety_buffer_of_zero_for_a_channel_without_one_records_nothing() -> 
 
 @pytest.mark.parametrize(
     ("channel", "quantity", "field"),
-    [(WEB, -1, "quantity"), (WEB, 1.5, "quantity"), (WEB, True, "quantity"),
-     ("", 1, "channel"), ("web shop", 1, "channel")],
+    [
+        (WEB, -1, "quantity"),
+        (WEB, 1.5, "quantity"),
+        (WEB, True, "quantity"),
+        ("", 1, "channel"),
+        ("web shop", 1, "channel"),
+    ],
 )
 def test_a_bad_safety_buffer_is_refused(channel: str, quantity: object, field: str) -> None:
     inventory = given_inventory(WH_1=10)
@@ -1108,8 +1162,10 @@ def test_setting_a_reorder_policy_records_it_for_the_location() -> None:
     inventory.set_reorder_policy(WH1, 5, 20)
 
     assert new_events(inventory) == [
-        ("Inventory.ReorderPolicySet",
-         {"location": WH1, "reorder_point": 5, "reorder_quantity": 20})
+        (
+            "Inventory.ReorderPolicySet",
+            {"location": WH1, "reorder_point": 5, "reorder_quantity": 20},
+        )
     ]
     assert inventory.at(WH1) == LocationStock(
         on_hand=10, reserved=0, reorder_point=5, reorder_quantity=20
@@ -1135,15 +1191,22 @@ def test_changing_either_reorder_value_records_a_new_policy(point: int, quantity
     inventory.set_reorder_policy(WH1, point, quantity)
 
     assert new_events(inventory) == [
-        ("Inventory.ReorderPolicySet",
-         {"location": WH1, "reorder_point": point, "reorder_quantity": quantity})
+        (
+            "Inventory.ReorderPolicySet",
+            {"location": WH1, "reorder_point": point, "reorder_quantity": quantity},
+        )
     ]
 
 
 @pytest.mark.parametrize(
     ("point", "quantity", "field"),
-    [(-1, 20, "reorder_point"), (5, 0, "reorder_quantity"), (5, -3, "reorder_quantity"),
-     (1.5, 20, "reorder_point"), (5, True, "reorder_quantity")],
+    [
+        (-1, 20, "reorder_point"),
+        (5, 0, "reorder_quantity"),
+        (5, -3, "reorder_quantity"),
+        (1.5, 20, "reorder_point"),
+        (5, True, "reorder_quantity"),
+    ],
 )
 def test_a_bad_reorder_policy_is_refused(point: object, quantity: object, field: str) -> None:
     inventory = given_inventory(WH_1=10)
@@ -1172,8 +1235,9 @@ def test_replaying_the_recorded_events_rebuilds_the_same_inventory() -> None:
     inventory.set_safety_buffer("pos", 1)
     inventory.set_safety_buffer("pos", 0)
     inventory.set_reorder_policy(STORE, 2, 10)
-    reserve(inventory, "R-1", WH1, 5, channel=WEB, channel_locations=WEB_LOCATIONS,
-            expires_at=LATER)
+    reserve(
+        inventory, "R-1", WH1, 5, channel=WEB, channel_locations=WEB_LOCATIONS, expires_at=LATER
+    )
     reserve(inventory, "R-2", WH2, 3)
     reserve(inventory, "R-3", STORE, 2)
     inventory.commit("R-1", 2)

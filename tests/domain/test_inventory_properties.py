@@ -19,10 +19,11 @@ At the end of every run, replaying the recorded events rebuilds the same state.
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from copy import deepcopy
 from dataclasses import dataclass
 from datetime import datetime, timedelta
-from typing import Any, Callable
+from typing import Any
 
 from hypothesis import settings
 from hypothesis import strategies as st
@@ -73,6 +74,7 @@ class InventoryCommands(RuleBasedStateMachine):
         # The model.
         self.on_hand = dict.fromkeys(LOCATIONS, 0)
         self.held: dict[str, Held] = {}
+        self.made: dict[str, Held] = {}  # every reservation ever made, as made
         self.buffers: dict[str, int] = {}
         self.net_units = 0  # receipts + adjustment deltas - commits
 
@@ -111,18 +113,19 @@ class InventoryCommands(RuleBasedStateMachine):
         inventory = self.inventory
         pending_before = len(inventory.pending_events)
         version_before = inventory.version
-        state_before = deepcopy(
-            (inventory.stock, inventory.reservations, inventory.safety_buffers)
-        )
+        state_before = deepcopy((inventory.stock, inventory.reservations, inventory.safety_buffers))
         try:
             command()
         except DomainError as refusal:
-            assert broken, f"refused a valid command: {refusal!r}"
-            assert type(refusal) in broken, f"{refusal!r} is none of {broken}"
+            assert broken, f"refused a valid command: {refusal!r}"  # noqa: PT017 - either outcome may be right
+            assert type(refusal) in broken, f"{refusal!r} is none of {broken}"  # noqa: PT017
             assert len(inventory.pending_events) == pending_before, "refusal recorded events"
             assert inventory.version == version_before
-            assert (inventory.stock, inventory.reservations,
-                    inventory.safety_buffers) == state_before, "refusal changed state"
+            assert (
+                inventory.stock,
+                inventory.reservations,
+                inventory.safety_buffers,
+            ) == state_before, "refusal changed state"
             return False
         assert not broken, f"accepted a command breaking {broken}"
         new = inventory.collect_events()
@@ -142,13 +145,17 @@ class InventoryCommands(RuleBasedStateMachine):
     @rule(location=locations, quantity=st.integers(-2, 60))
     def receive(self, location: str, quantity: int) -> None:
         broken = {InvalidValue} if quantity <= 0 else set()
-        if self.run(lambda: self.inventory.receive(location, quantity), broken=broken,
-                    recorded=["Inventory.StockReceived"]):
+        if self.run(
+            lambda: self.inventory.receive(location, quantity),
+            broken=broken,
+            recorded=["Inventory.StockReceived"],
+        ):
             self.on_hand[location] += quantity
             self.net_units += quantity
 
-    @rule(location=locations, reason=st.sampled_from(AdjustmentReason),
-          quantity=st.integers(-40, 60))
+    @rule(
+        location=locations, reason=st.sampled_from(AdjustmentReason), quantity=st.integers(-40, 60)
+    )
     def adjust(self, location: str, reason: AdjustmentReason, quantity: int) -> None:
         broken: set[type[DomainError]] = set()
         if reason is AdjustmentReason.CYCLE_COUNT:
@@ -159,10 +166,15 @@ class InventoryCommands(RuleBasedStateMachine):
             if quantity == 0 or (quantity > 0 and reason is not AdjustmentReason.CORRECTION):
                 broken.add(InvalidValue)
             new_on_hand = self.on_hand[location] + quantity
-        if not broken and new_on_hand < self.reserved(location):
+        if not broken and new_on_hand < 0:
+            broken.add(InsufficientStock)
+        elif not broken and new_on_hand < self.reserved(location):
             broken.add(StockBelowReserved)
-        if self.run(lambda: self.inventory.adjust(location, reason, quantity), broken=broken,
-                    recorded=["Inventory.StockAdjusted"]):
+        if self.run(
+            lambda: self.inventory.adjust(location, reason, quantity),
+            broken=broken,
+            recorded=["Inventory.StockAdjusted"],
+        ):
             self.net_units += new_on_hand - self.on_hand[location]
             self.on_hand[location] = new_on_hand
 
@@ -173,8 +185,11 @@ class InventoryCommands(RuleBasedStateMachine):
             broken.add(InvalidValue)
         if quantity > self.available(source):
             broken.add(InsufficientStock)
-        if self.run(lambda: self.inventory.transfer(source, destination, quantity),
-                    broken=broken, recorded=["Inventory.StockTransferred"]):
+        if self.run(
+            lambda: self.inventory.transfer(source, destination, quantity),
+            broken=broken,
+            recorded=["Inventory.StockTransferred"],
+        ):
             self.on_hand[source] -= quantity
             self.on_hand[destination] += quantity
 
@@ -196,14 +211,17 @@ class InventoryCommands(RuleBasedStateMachine):
         expires_at: datetime | None,
     ) -> None:
         wanted = Held(location, quantity, channel, reference, expires_at)
-        existing = self.held.get(reservation_id)
+        # A reservation id names one hold forever, also after its release or shipment.
+        existing = self.made.get(reservation_id)
         broken: set[type[DomainError]] = set()
-        if quantity <= 0 or (expires_at is not None and expires_at <= NOW):
+        if quantity <= 0:
             broken.add(InvalidValue)
-        if existing is not None:
+        elif existing is not None:
             if existing != wanted:
                 broken.add(ReservationExists)
         else:
+            if expires_at is not None and expires_at <= NOW:
+                broken.add(InvalidValue)
             if quantity > self.available(location):
                 broken.add(InsufficientStock)
             if channel is not None:
@@ -215,25 +233,47 @@ class InventoryCommands(RuleBasedStateMachine):
         made: list[bool] = []
 
         def command() -> None:
-            made.append(self.inventory.reserve(
-                reservation_id, location, quantity, reference=reference, now=NOW,
-                channel=channel,
-                channel_locations=list(CHANNELS[channel]) if channel else None,
-                expires_at=expires_at,
-            ))
+            made.append(
+                self.inventory.reserve(
+                    reservation_id,
+                    location,
+                    quantity,
+                    reference=reference,
+                    now=NOW,
+                    channel=channel,
+                    channel_locations=list(CHANNELS[channel]) if channel else None,
+                    expires_at=expires_at,
+                )
+            )
 
-        if self.run(command, broken=broken,
-                    recorded=[] if repeat else ["Inventory.StockReserved"]):
+        if self.run(command, broken=broken, recorded=[] if repeat else ["Inventory.StockReserved"]):
             assert made == [not repeat]
             if not repeat:
-                self.held[reservation_id] = wanted
+                self.held[reservation_id] = self.made[reservation_id] = wanted
+
+    @rule(
+        reservation_id=reservation_ids,
+        channel=channels,
+        which=st.integers(0, 1),
+        extra=st.sampled_from([0, 1]),
+    )
+    def reserve_at_the_channel_limit(
+        self, reservation_id: str, channel: str, which: int, extra: int
+    ) -> None:
+        """Aim at the boundary: exactly what the channel may promise, or one more."""
+        location = CHANNELS[channel][which]
+        quantity = max(1, self.atp(channel) + extra)
+        self.reserve(reservation_id, location, quantity, channel, REFERENCES[0], None)
 
     @rule(pick=picks)
     def release(self, pick: int) -> None:
         reservation_id = self.pick_reservation(pick)
         broken = set() if reservation_id in self.held else {ReservationNotFound}
-        if self.run(lambda: self.inventory.release(reservation_id), broken=broken,
-                    recorded=["Inventory.ReservationReleased"]):
+        if self.run(
+            lambda: self.inventory.release(reservation_id),
+            broken=broken,
+            recorded=["Inventory.ReservationReleased"],
+        ):
             del self.held[reservation_id]
 
     @rule(pick=picks, quantity=st.one_of(st.none(), st.integers(-1, 12)))
@@ -245,8 +285,11 @@ class InventoryCommands(RuleBasedStateMachine):
             broken.add(ReservationNotFound)
         elif quantity is not None and not 0 < quantity <= held.quantity:
             broken.add(InvalidValue)
-        if self.run(lambda: self.inventory.commit(reservation_id, quantity), broken=broken,
-                    recorded=["Inventory.ReservationCommitted"]):
+        if self.run(
+            lambda: self.inventory.commit(reservation_id, quantity),
+            broken=broken,
+            recorded=["Inventory.ReservationCommitted"],
+        ):
             assert held is not None
             units = held.quantity if quantity is None else quantity
             self.on_hand[held.location] -= units
@@ -255,7 +298,10 @@ class InventoryCommands(RuleBasedStateMachine):
                 del self.held[reservation_id]
             else:
                 self.held[reservation_id] = Held(
-                    held.location, held.quantity - units, held.channel, held.reference,
+                    held.location,
+                    held.quantity - units,
+                    held.channel,
+                    held.reference,
                     held.expires_at,
                 )
 
@@ -263,8 +309,11 @@ class InventoryCommands(RuleBasedStateMachine):
     def set_safety_buffer(self, channel: str, quantity: int) -> None:
         broken = {InvalidValue} if quantity < 0 else set()
         unchanged = self.buffers.get(channel, 0) == quantity
-        if self.run(lambda: self.inventory.set_safety_buffer(channel, quantity), broken=broken,
-                    recorded=[] if unchanged else ["Inventory.SafetyBufferSet"]):
+        if self.run(
+            lambda: self.inventory.set_safety_buffer(channel, quantity),
+            broken=broken,
+            recorded=[] if unchanged else ["Inventory.SafetyBufferSet"],
+        ):
             if quantity:
                 self.buffers[channel] = quantity
             else:
@@ -279,7 +328,8 @@ class InventoryCommands(RuleBasedStateMachine):
             stock = self.inventory.at(location)
             assert 0 <= stock.reserved <= stock.on_hand
             assert stock.reserved == sum(
-                held.quantity for held in self.inventory.reservations.values()
+                held.quantity
+                for held in self.inventory.reservations.values()
                 if held.location == location
             )
         assert all(held.quantity > 0 for held in self.inventory.reservations.values())

@@ -40,8 +40,13 @@ def test_registering_a_location_records_registered() -> None:
     assert new_events(location) == [
         (
             "Location.Registered",
-            {"code": "WH-1", "name": "Berlin warehouse", "kind": LocationKind.WAREHOUSE,
-             "latitude": LAT, "longitude": LON},
+            {
+                "code": "WH-1",
+                "name": "Berlin warehouse",
+                "kind": LocationKind.WAREHOUSE,
+                "latitude": LAT,
+                "longitude": LON,
+            },
         )
     ]
     assert location.id == stream_id("location", "WH-1") == Location.create_id("WH-1")
@@ -53,8 +58,13 @@ def test_registering_a_location_without_coordinates_is_allowed() -> None:
     assert new_events(location) == [
         (
             "Location.Registered",
-            {"code": "STORE-1", "name": "Corner store", "kind": LocationKind.STORE,
-             "latitude": None, "longitude": None},
+            {
+                "code": "STORE-1",
+                "name": "Corner store",
+                "kind": LocationKind.STORE,
+                "latitude": None,
+                "longitude": None,
+            },
         )
     ]
 
@@ -126,7 +136,11 @@ def test_coordinates_on_the_edge_of_the_range_are_accepted(
 
 
 @pytest.mark.parametrize(
-    ("latitude", "longitude"), [(Decimal("NaN"), LON), (LAT, Decimal("NaN"))]
+    ("latitude", "longitude"),
+    [
+        pytest.param(Decimal("NaN"), LON, id="latitude-NaN"),
+        pytest.param(LAT, Decimal("NaN"), id="longitude-NaN"),
+    ],
 )
 def test_coordinates_that_are_not_a_number_are_refused_as_invalid_values(
     latitude: Decimal, longitude: Decimal
@@ -149,8 +163,12 @@ def test_describing_a_location_differently_records_described() -> None:
     assert new_events(location) == [
         (
             "Location.Described",
-            {"name": "Berlin hub", "kind": LocationKind.THIRD_PARTY,
-             "latitude": Decimal("52.4"), "longitude": Decimal("13.5")},
+            {
+                "name": "Berlin hub",
+                "kind": LocationKind.THIRD_PARTY,
+                "latitude": Decimal("52.4"),
+                "longitude": Decimal("13.5"),
+            },
         )
     ]
     assert (location.name, location.kind) == ("Berlin hub", LocationKind.THIRD_PARTY)
@@ -164,9 +182,7 @@ def test_describing_a_location_as_it_already_is_records_nothing() -> None:
     assert new_events(location) == []
 
 
-def test_describing_a_location_with_equal_coordinates_written_differently_records_nothing() -> (
-    None
-):
+def test_describing_a_location_with_equal_coordinates_written_differently_records_nothing() -> None:
     location = given_location()
 
     location.describe(
@@ -184,8 +200,12 @@ def test_dropping_the_coordinates_of_a_location_records_described() -> None:
     assert new_events(location) == [
         (
             "Location.Described",
-            {"name": "Berlin warehouse", "kind": LocationKind.WAREHOUSE,
-             "latitude": None, "longitude": None},
+            {
+                "name": "Berlin warehouse",
+                "kind": LocationKind.WAREHOUSE,
+                "latitude": None,
+                "longitude": None,
+            },
         )
     ]
     assert (location.latitude, location.longitude) == (None, None)
@@ -224,7 +244,11 @@ def test_replaying_a_location_rebuilds_it() -> None:
     rebuilt = replay(location.collect_events())
 
     assert (rebuilt.code, rebuilt.name, rebuilt.kind, rebuilt.latitude, rebuilt.longitude) == (
-        "WH-1", "Berlin hub", LocationKind.STORE, None, None
+        "WH-1",
+        "Berlin hub",
+        LocationKind.STORE,
+        None,
+        None,
     )
     assert rebuilt.version == location.version
 
@@ -238,8 +262,12 @@ def test_registering_a_channel_records_its_locations_sorted() -> None:
     assert new_events(channel) == [
         (
             "Channel.Registered",
-            {"code": "web", "name": "Web shop", "kind": ChannelKind.WEB_SHOP,
-             "locations": ["STORE-1", "WH-1", "WH-2"]},
+            {
+                "code": "web",
+                "name": "Web shop",
+                "kind": ChannelKind.WEB_SHOP,
+                "locations": ["STORE-1", "WH-1", "WH-2"],
+            },
         )
     ]
     assert channel.locations == ["STORE-1", "WH-1", "WH-2"]
@@ -254,8 +282,10 @@ def test_registering_a_channel_without_locations_is_allowed() -> None:
     channel = Channel.register("pos", "Tills", "pos", [])  # type: ignore[arg-type]
 
     assert new_events(channel) == [
-        ("Channel.Registered",
-         {"code": "pos", "name": "Tills", "kind": ChannelKind.POS, "locations": []})
+        (
+            "Channel.Registered",
+            {"code": "pos", "name": "Tills", "kind": ChannelKind.POS, "locations": []},
+        )
     ]
 
 
@@ -354,6 +384,9 @@ def test_replaying_a_channel_rebuilds_it() -> None:
     rebuilt = replay(channel.collect_events())
 
     assert (rebuilt.code, rebuilt.name, rebuilt.kind, rebuilt.locations) == (
-        "web", "Call centre", ChannelKind.CALL_CENTRE, ["STORE-1"]
+        "web",
+        "Call centre",
+        ChannelKind.CALL_CENTRE,
+        ["STORE-1"],
     )
     assert rebuilt.version == channel.version == 3

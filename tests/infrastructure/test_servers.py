@@ -14,7 +14,8 @@ from infrastructure.servers import ServerUrls
 def test_postgres_is_a_real_server(database: str) -> None:
     with psycopg.connect(database) as conn:
         version = conn.execute("SHOW server_version_num").fetchone()
-    assert version is not None and int(version[0]) >= 140000
+    assert version is not None
+    assert int(version[0]) >= 140000
 
 
 def test_nats_has_jetstream_that_stores_and_acknowledges(servers: ServerUrls) -> None:

@@ -33,8 +33,22 @@ def _mixed_workload(services: Services, steps: int, seed: int) -> int:
     for step in range(steps):
         sku = rng.choice(skus)
         location = rng.choice(LOCATIONS)
-        kind = rng.choice(["receive", "receive", "count", "damage", "transfer", "reserve",
-                           "reserve", "release", "commit", "buffer", "rechannel", "reorder"])
+        kind = rng.choice(
+            [
+                "receive",
+                "receive",
+                "count",
+                "damage",
+                "transfer",
+                "reserve",
+                "reserve",
+                "release",
+                "commit",
+                "buffer",
+                "rechannel",
+                "reorder",
+            ]
+        )
         try:
             if kind == "receive":
                 app.receive(sku, location, rng.randint(1, 20))
@@ -46,8 +60,16 @@ def _mixed_workload(services: Services, steps: int, seed: int) -> int:
                 app.transfer(sku, location, rng.choice(LOCATIONS), rng.randint(1, 5))
             elif kind == "reserve":
                 channel = rng.choice(["web", "pos", None])
-                app.reserve(sku, f"r{step}", location, rng.randint(1, 4), reference=f"o{step}",
-                            now=NOW, channel=channel, expires_at=NOW + timedelta(hours=1))
+                app.reserve(
+                    sku,
+                    f"r{step}",
+                    location,
+                    rng.randint(1, 4),
+                    reference=f"o{step}",
+                    now=NOW,
+                    channel=channel,
+                    expires_at=NOW + timedelta(hours=1),
+                )
                 reservations.append((sku, f"r{step}"))
             elif kind in ("release", "commit") and reservations:
                 held_sku, held = reservations.pop(rng.randrange(len(reservations)))
@@ -58,8 +80,9 @@ def _mixed_workload(services: Services, steps: int, seed: int) -> int:
             elif kind == "buffer":
                 app.set_safety_buffer(sku, rng.choice(["web", "pos"]), rng.randint(0, 5))
             elif kind == "rechannel":
-                app.put_channel("web", "Web", "web_shop",
-                                sorted(rng.sample(LOCATIONS, rng.randint(1, 3))))
+                app.put_channel(
+                    "web", "Web", "web_shop", sorted(rng.sample(LOCATIONS, rng.randint(1, 3)))
+                )
             elif kind == "reorder":
                 app.set_reorder_policy(sku, location, rng.randint(0, 10), rng.randint(1, 50))
             accepted += 1
@@ -75,8 +98,9 @@ def test_rebuild_from_zero_equals_the_live_read_model_row_for_row(services: Serv
     assert accepted > 200
 
     # When the read model is rebuilt from position 0 into a schema of its own
-    applied = rebuild_atp(services.follower.conninfo, services.follower.events_table,
-                          "atp_rebuild", batch_size=37)
+    applied = rebuild_atp(
+        services.follower.conninfo, services.follower.events_table, "atp_rebuild", batch_size=37
+    )
 
     # Then every table equals the live one, row for row
     assert applied == services.follower.head()
@@ -96,10 +120,16 @@ def test_the_read_model_agrees_with_the_aggregates(services: Services) -> None:
     # Then stock and ATP in the read model are what the aggregates themselves say
     app = services.inventory
     with psycopg.connect(services.follower.conninfo) as conn:
-        stock = {(sku, loc): (on_hand, reserved) for sku, loc, on_hand, reserved in conn.execute(
-            "SELECT sku, location, on_hand, reserved FROM atp.stock")}
-        atp = {(ch, sku): value for ch, sku, value in conn.execute(
-            "SELECT channel, sku, atp FROM atp.availability")}
+        stock = {
+            (sku, loc): (on_hand, reserved)
+            for sku, loc, on_hand, reserved in conn.execute(
+                "SELECT sku, location, on_hand, reserved FROM atp.stock"
+            )
+        }
+        atp = {
+            (ch, sku): value
+            for ch, sku, value in conn.execute("SELECT channel, sku, atp FROM atp.availability")
+        }
     channels = {code: app.channel(code).locations for code in ("web", "pos")}
     for sku in (f"SKU-{n}" for n in range(6)):
         inventory = app.stock(sku)
