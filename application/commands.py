@@ -60,6 +60,9 @@ class Request:
     expected_version: int | None = None  # If-Match
 
 
+ANONYMOUS = Request()
+
+
 class VersionMismatch(Conflict):
     code = "version-mismatch"
     title = "The resource changed since the version given in If-Match"

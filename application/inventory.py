@@ -13,7 +13,7 @@ from uuid import UUID
 
 from eventsourcing.application import AggregateNotFoundError, Application
 
-from application.commands import CommandRunner, Outcome, Request
+from application.commands import ANONYMOUS, CommandRunner, Outcome, Request
 from domain.errors import UnknownChannel, UnknownLocation, UnknownSku
 from domain.identity import check_code, stream_id
 from domain.inventory import AdjustmentReason, Inventory
@@ -98,7 +98,7 @@ class InventoryApp(Application[UUID]):
         kind: LocationKind,
         latitude: Decimal | None = None,
         longitude: Decimal | None = None,
-        request: Request = Request(),
+        request: Request = ANONYMOUS,
     ) -> Outcome:
         """Register a location, or change its description (PUT semantics)."""
         check_code(code, "location")
@@ -120,7 +120,7 @@ class InventoryApp(Application[UUID]):
         name: str,
         kind: ChannelKind,
         locations: list[str],
-        request: Request = Request(),
+        request: Request = ANONYMOUS,
     ) -> Outcome:
         """Register a channel, or change its description and the locations that feed it."""
         check_code(code, "channel")
@@ -158,7 +158,7 @@ class InventoryApp(Application[UUID]):
     # -- stock -----------------------------------------------------------------------------
 
     def register_sku(
-        self, sku: str, name: str, gtin: str | None = None, request: Request = Request()
+        self, sku: str, name: str, gtin: str | None = None, request: Request = ANONYMOUS
     ) -> Outcome:
         """Register a SKU; registering it again with the same details is harmless."""
         check_code(sku, "sku")
@@ -191,7 +191,7 @@ class InventoryApp(Application[UUID]):
         )
 
     def receive(
-        self, sku: str, location: str, quantity: int, request: Request = Request()
+        self, sku: str, location: str, quantity: int, request: Request = ANONYMOUS
     ) -> Outcome:
         self.require_location(location)
         return self._on_sku(sku, lambda inv: inv.receive(location, quantity), request)
@@ -202,13 +202,13 @@ class InventoryApp(Application[UUID]):
         location: str,
         reason: AdjustmentReason,
         quantity: int,
-        request: Request = Request(),
+        request: Request = ANONYMOUS,
     ) -> Outcome:
         self.require_location(location)
         return self._on_sku(sku, lambda inv: inv.adjust(location, reason, quantity), request)
 
     def transfer(
-        self, sku: str, source: str, destination: str, quantity: int, request: Request = Request()
+        self, sku: str, source: str, destination: str, quantity: int, request: Request = ANONYMOUS
     ) -> Outcome:
         self.require_location(source)
         self.require_location(destination)
@@ -225,7 +225,7 @@ class InventoryApp(Application[UUID]):
         now: datetime,
         channel: str | None = None,
         expires_at: datetime | None = None,
-        request: Request = Request(),
+        request: Request = ANONYMOUS,
     ) -> Outcome:
         """Hold stock for an order or booking; for a channel, within its ATP."""
         self.require_location(location)
@@ -248,20 +248,29 @@ class InventoryApp(Application[UUID]):
 
         return self._on_sku(sku, act, request, reservation)
 
-    def release(self, sku: str, reservation_id: str, request: Request = Request()) -> Outcome:
-        return self._on_sku(sku, lambda inv: inv.release(reservation_id), request)
+    def release(
+        self,
+        sku: str,
+        reservation_id: str,
+        channel: str | None = None,
+        request: Request = ANONYMOUS,
+    ) -> Outcome:
+        """Release a hold; with ``channel``, only a hold made for that channel."""
+        return self._on_sku(sku, lambda inv: inv.release(reservation_id, channel), request)
 
     def commit(
         self,
         sku: str,
         reservation_id: str,
         quantity: int | None = None,
-        request: Request = Request(),
+        channel: str | None = None,
+        request: Request = ANONYMOUS,
     ) -> Outcome:
-        return self._on_sku(sku, lambda inv: inv.commit(reservation_id, quantity), request)
+        """Ship (part of) a hold; with ``channel``, only a hold made for that channel."""
+        return self._on_sku(sku, lambda inv: inv.commit(reservation_id, quantity, channel), request)
 
     def set_safety_buffer(
-        self, sku: str, channel: str, quantity: int, request: Request = Request()
+        self, sku: str, channel: str, quantity: int, request: Request = ANONYMOUS
     ) -> Outcome:
         self.channel(channel)
         return self._on_sku(sku, lambda inv: inv.set_safety_buffer(channel, quantity), request)
@@ -272,7 +281,7 @@ class InventoryApp(Application[UUID]):
         location: str,
         reorder_point: int,
         reorder_quantity: int,
-        request: Request = Request(),
+        request: Request = ANONYMOUS,
     ) -> Outcome:
         self.require_location(location)
         return self._on_sku(

@@ -283,9 +283,13 @@ class Inventory(Aggregate):
             reservation_id, location, quantity, channel, reference, expires_at
         )
 
-    def release(self, reservation_id: str) -> None:
-        """Give reserved units back to the location's available stock."""
-        held = self._reservation(reservation_id)
+    def release(self, reservation_id: str, channel: str | None = None) -> None:
+        """Give reserved units back to the location's available stock.
+
+        With ``channel``, only a reservation made for that channel is found: one channel
+        never learns of, or touches, another's holds.
+        """
+        held = self._reservation(reservation_id, channel)
         self._release(reservation_id=reservation_id, location=held.location, quantity=held.quantity)
 
     @event("ReservationReleased")
@@ -293,12 +297,15 @@ class Inventory(Aggregate):
         self._stock(location).reserved -= quantity
         del self.reservations[reservation_id]
 
-    def commit(self, reservation_id: str, quantity: int | None = None) -> None:
+    def commit(
+        self, reservation_id: str, quantity: int | None = None, channel: str | None = None
+    ) -> None:
         """Units left the building: on hand and the reservation fall together.
 
-        ``quantity`` commits part of the reservation; the rest stays reserved.
+        ``quantity`` commits part of the reservation; the rest stays reserved. ``channel``
+        limits the search to that channel's reservations, as for :meth:`release`.
         """
-        held = self._reservation(reservation_id)
+        held = self._reservation(reservation_id, channel)
         quantity = held.quantity if quantity is None else check_quantity(quantity)
         if quantity > held.quantity:
             raise InvalidValue(
@@ -361,15 +368,15 @@ class Inventory(Aggregate):
     def _stock(self, location: str) -> LocationStock:
         return self.stock.setdefault(location, LocationStock())
 
-    def _reservation(self, reservation_id: str) -> Reservation:
-        try:
-            return self.reservations[reservation_id]
-        except KeyError:
+    def _reservation(self, reservation_id: str, channel: str | None = None) -> Reservation:
+        held = self.reservations.get(reservation_id)
+        if held is None or (channel is not None and held.channel != channel):
             raise ReservationNotFound(
                 f"{self.sku} has no reservation {reservation_id}",
                 sku=self.sku,
                 reservation_id=reservation_id,
-            ) from None
+            )
+        return held
 
     def _require_available(self, location: str, quantity: int) -> None:
         available = self.at(location).available
