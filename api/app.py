@@ -9,14 +9,17 @@ from typing import Any
 import nats
 import structlog
 from litestar import Litestar
+from litestar.datastructures import State
 from litestar.di import Provide
 from litestar.openapi import OpenAPIConfig
 from litestar.plugins.prometheus import PrometheusConfig, PrometheusController
 
+from api.auth import admits, authorize
 from api.middleware import request_id_middleware
 from api.problems import EXCEPTION_HANDLERS
 from api.routes.availability import AvailabilityController
 from api.routes.health import live, ready
+from api.routes.keys import KeyController
 from api.routes.network import ChannelController, LocationController
 from api.routes.stock import SkuController
 from api.services import Services
@@ -27,6 +30,7 @@ ROUTES: list[Any] = [
     LocationController,
     ChannelController,
     SkuController,
+    KeyController,
     AvailabilityController,
     live,
     ready,
@@ -35,6 +39,7 @@ ROUTES: list[Any] = [
 
 class MetricsController(PrometheusController):
     path = "/metrics"
+    opt = admits("admin", "operator", "auditor", "connector")
 
 
 def create_app(services: Services, *, max_body_bytes: int = 64 * 1024) -> Litestar:
@@ -63,6 +68,8 @@ def create_app(services: Services, *, max_body_bytes: int = 64 * 1024) -> Litest
     return Litestar(
         route_handlers=[*ROUTES, MetricsController],
         dependencies={"services": Provide(provide_services, use_cache=True)},
+        guards=[authorize],
+        state=State({"services": services}),
         exception_handlers=EXCEPTION_HANDLERS,
         middleware=[request_id_middleware, PrometheusConfig(app_name="ledgerline").middleware],
         lifespan=[lifespan],

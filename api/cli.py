@@ -3,12 +3,14 @@
 from __future__ import annotations
 
 import argparse
+import json
 import os
 import signal
 import sys
 import threading
 from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
+from datetime import UTC, datetime
 from types import FrameType
 
 import structlog
@@ -18,7 +20,11 @@ from api.app import create_app
 from api.bootstrap import build_services
 from api.demo import CHANNELS, load_demo
 from api.services import Services
-from infrastructure.eventstore import events_table
+from application.access import AccessApp
+from application.commands import Request as CommandRequest
+from application.context import CommandContext
+from domain.errors import DomainError
+from infrastructure.eventstore import application_env, events_table
 from infrastructure.log import configure_logging
 from infrastructure.servers import ServerUrls, describe, running_servers
 from infrastructure.settings import Settings, get_settings
@@ -30,11 +36,18 @@ log = structlog.get_logger("ledgerline")
 @contextmanager
 def _services(settings: Settings) -> Iterator[tuple[ServerUrls, Services]]:
     with running_servers(settings) as urls:
-        services = build_services(urls.database_url, urls.nats_url, pool_size=settings.pool_size)
+        services = build_services(
+            urls.database_url,
+            urls.nats_url,
+            pool_size=settings.pool_size,
+            rate_per_second=settings.rate_per_second,
+            burst=settings.rate_burst,
+        )
         try:
             yield urls, services
         finally:
             services.inventory.close()
+            services.access.close()
 
 
 def cmd_up(args: argparse.Namespace) -> int:
@@ -42,17 +55,30 @@ def cmd_up(args: argparse.Namespace) -> int:
     settings = get_settings()
     with _services(settings) as (urls, services):
         thread, stop = services.follower.start()
+        new_keys: list[tuple[str, str]] = []
+        if not services.access.has_keys():
+            # A new store: the first admin key is made here and shown this once.
+            new_keys.append(("admin", _issue(services, "bootstrap admin", ["admin"])))
         if args.demo:
             load_demo(services.inventory)
+            for code, *_ in CHANNELS:
+                new_keys.append(
+                    (f"channel:{code}", _issue(services, f"demo {code}", [f"channel:{code}"]))
+                )
         url = f"http://{settings.host}:{args.port or settings.port}"
         print(f"Ledgerline is up at {url}", flush=True)
         print(f"  PostgreSQL: {describe(urls.database_url)}", flush=True)
         print(f"  NATS:       {urls.nats_url}", flush=True)
         print(f"  OpenAPI:    {url}/schema", flush=True)
+        if new_keys:
+            print("  New API keys (shown this once; only their hashes are stored):")
+            for role, token in new_keys:
+                print(f"    {role:<22} {token}", flush=True)
         if args.demo:
-            print("  Demo channels: " + ", ".join(c[0] for c in CHANNELS), flush=True)
+            example = next((t for r, t in new_keys if r == "channel:web"), "<key>")
             print(
-                f"  Try: curl '{url}/v1/channels/web/availability?sku=DEMO-001&sku=DEMO-002'",
+                f"  Try: curl -H 'Authorization: Bearer {example}' "
+                f"'{url}/v1/channels/web/availability?sku=DEMO-001&sku=DEMO-002'",
                 flush=True,
             )
         try:
@@ -66,6 +92,60 @@ def cmd_up(args: argparse.Namespace) -> int:
         finally:
             stop.set()
             thread.join(timeout=10)
+    return 0
+
+
+def _issue(services: Services, name: str, roles: list[str]) -> str:
+    issued = services.access.issue_key(
+        name, roles, now=datetime.now(UTC), request=CommandRequest(CommandContext(actor="cli"))
+    )
+    assert issued.token is not None
+    return issued.token
+
+
+@contextmanager
+def _access(settings: Settings) -> Iterator[AccessApp]:
+    with running_servers(settings) as urls:
+        access = AccessApp(application_env(urls.database_url, pool_size=1))
+        try:
+            yield access
+        finally:
+            access.close()
+
+
+def cmd_keys_create(args: argparse.Namespace) -> int:
+    """Issue a key and print its token once."""
+    expires = datetime.fromisoformat(args.expires_at) if args.expires_at else None
+    if expires is not None and expires.tzinfo is None:
+        print("--expires-at needs a time zone, e.g. 2027-01-01T00:00:00Z", file=sys.stderr)
+        return 2
+    with _access(get_settings()) as access:
+        issued = access.issue_key(
+            args.name,
+            args.role,
+            now=datetime.now(UTC),
+            expires_at=expires,
+            request=CommandRequest(CommandContext(actor="cli")),
+        )
+    print(json.dumps({**issued.outcome.body, "token": issued.token}, indent=2))
+    return 0
+
+
+def cmd_keys_list(args: argparse.Namespace) -> int:
+    with _access(get_settings()) as access:
+        print(json.dumps(access.keys(), indent=2))
+    return 0
+
+
+def cmd_keys_revoke(args: argparse.Namespace) -> int:
+    with _access(get_settings()) as access:
+        outcome = access.revoke_key(
+            args.key_id,
+            now=datetime.now(UTC),
+            reason=args.reason,
+            request=CommandRequest(CommandContext(actor="cli")),
+        )
+    print(json.dumps(outcome.body, indent=2))
     return 0
 
 
@@ -114,6 +194,24 @@ def main(argv: Sequence[str] | None = None) -> int:
     )
     rebuild.set_defaults(func=cmd_rebuild)
 
+    keys = sub.add_parser("keys", help="API keys: create, list, revoke")
+    keys_sub = keys.add_subparsers(dest="action", required=True)
+    create = keys_sub.add_parser("create", help="issue a key; its token is printed once")
+    create.add_argument("--name", required=True)
+    create.add_argument(
+        "--role",
+        action="append",
+        required=True,
+        help="admin, operator, auditor, channel:<code>, connector:<name>; repeat for several",
+    )
+    create.add_argument("--expires-at", default=None, help="RFC 3339 time with zone")
+    create.set_defaults(func=cmd_keys_create)
+    keys_sub.add_parser("list", help="every key, without secrets").set_defaults(func=cmd_keys_list)
+    revoke = keys_sub.add_parser("revoke", help="revoke a key by its id")
+    revoke.add_argument("key_id")
+    revoke.add_argument("--reason", default="")
+    revoke.set_defaults(func=cmd_keys_revoke)
+
     args = parser.parse_args(argv)
     configure_logging(os.environ.get("LEDGERLINE_LOG_LEVEL", get_settings().log_level))
     _stop_on_sigterm()
@@ -121,6 +219,9 @@ def main(argv: Sequence[str] | None = None) -> int:
         code: int = args.func(args)
     except KeyboardInterrupt:
         code = 0
+    except DomainError as error:
+        print(f"refused: {error.detail}", file=sys.stderr)
+        code = 2
     return code
 
 

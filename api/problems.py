@@ -53,6 +53,10 @@ def problem(
 
 
 def status_of(error: DomainError) -> int:
+    if error.code == "forbidden":
+        return 403
+    if error.code == "invalid-request":
+        return 400
     if isinstance(error, NotFound):
         return 404
     if isinstance(error, InvalidValue):
@@ -74,9 +78,12 @@ def http_error(request: Request[Any, Any, Any], error: HTTPException) -> Respons
         extensions["errors"] = error.extra
     if status >= 500:
         log.error("http.server_error", status=status, detail=error.detail)
-    return problem(
+    response = problem(
         status, slug, slug.replace("-", " ").capitalize(), error.detail, request, **extensions
     )
+    if error.headers:  # WWW-Authenticate, Retry-After, ...
+        response.headers.update(error.headers)
+    return response
 
 
 def unexpected_error(request: Request[Any, Any, Any], error: Exception) -> Response[Any]:

@@ -7,6 +7,8 @@ from typing import Any
 
 from psycopg_pool import AsyncConnectionPool
 
+from api.ratelimit import RateLimiter
+from application.access import AccessApp
 from application.inventory import InventoryApp
 from projections.atp_queries import AtpQueries
 from projections.follower import Follower
@@ -15,6 +17,8 @@ from projections.follower import Follower
 @dataclass
 class Services:
     inventory: InventoryApp
+    access: AccessApp
+    rate_limiter: RateLimiter
     read_pool: AsyncConnectionPool[Any]
     queries: AtpQueries
     follower: Follower

@@ -19,3 +19,8 @@ PROJECTION_LAG = Gauge(
     "Events committed but not yet applied by a projection",
     ["projection"],
 )
+AUTH_REFUSALS = Counter(
+    "ledgerline_auth_refusals_total",
+    "Requests refused by authentication or authorisation, by reason",
+    ["reason"],
+)

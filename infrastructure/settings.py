@@ -20,6 +20,8 @@ class Settings:
     log_level: str
     max_body_bytes: int
     pool_size: int
+    rate_per_second: float  # per API key and API process
+    rate_burst: int
 
 
 def _int(name: str, default: int) -> int:
@@ -39,4 +41,6 @@ def get_settings() -> Settings:
         log_level=os.environ.get("LEDGERLINE_LOG_LEVEL", "info"),
         max_body_bytes=_int("LEDGERLINE_MAX_BODY_BYTES", 64 * 1024),
         pool_size=_int("LEDGERLINE_POOL_SIZE", 8),
+        rate_per_second=float(os.environ.get("LEDGERLINE_RATE_PER_SECOND") or 200),
+        rate_burst=_int("LEDGERLINE_RATE_BURST", 400),
     )

@@ -10,6 +10,7 @@ from __future__ import annotations
 import os
 import uuid
 from collections.abc import Iterator
+from datetime import UTC, datetime
 from pathlib import Path
 
 import psycopg
@@ -79,11 +80,31 @@ def services(database: str, servers: ServerUrls) -> Iterator[Services]:
         stop.set()
         thread.join(timeout=10)
         built.inventory.close()
+        built.access.close()
+
+
+def issue_key(services: Services, *roles: str, expires_at: datetime | None = None) -> str:
+    issued = services.access.issue_key(
+        f"test {' '.join(roles)}", list(roles), now=datetime.now(UTC), expires_at=expires_at
+    )
+    assert issued.token is not None
+    return issued.token
+
+
+def bearer(token: str) -> dict[str, str]:
+    return {"Authorization": f"Bearer {token}"}
 
 
 @pytest.fixture
-def client(services: Services) -> Iterator[TestClient[Litestar]]:
+def admin_token(services: Services) -> str:
+    return issue_key(services, "admin")
+
+
+@pytest.fixture
+def client(services: Services, admin_token: str) -> Iterator[TestClient[Litestar]]:
+    """A client of the app that sends an admin key unless a request says otherwise."""
     with TestClient(create_app(services)) as test_client:
+        test_client.headers.update(bearer(admin_token))
         yield test_client
 
 

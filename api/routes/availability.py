@@ -8,6 +8,7 @@ from litestar import Controller, get
 from litestar.di import NamedDependency
 from litestar.params import QueryParameter
 
+from api.auth import admits
 from api.schemas import MAX_LIST, Code
 from api.services import Services
 from domain.errors import UnknownChannel
@@ -21,7 +22,11 @@ class AvailabilityController(Controller):
     path = "/v1/channels/{channel:str}/availability"
     tags = ["availability"]  # noqa: RUF012
 
-    @get("/", operation_id="getAvailability")
+    @get(
+        "/",
+        operation_id="getAvailability",
+        opt=admits("admin", "operator", "auditor", "channel", "connector"),
+    )
     async def availability(
         self,
         channel: Code,
@@ -47,7 +52,11 @@ class AvailabilityController(Controller):
             "position": position,
         }
 
-    @get("/changes", operation_id="getAvailabilityChanges")
+    @get(
+        "/changes",
+        operation_id="getAvailabilityChanges",
+        opt=admits("admin", "operator", "auditor", "channel", "connector"),
+    )
     async def changes(
         self,
         channel: Code,

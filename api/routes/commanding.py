@@ -10,8 +10,10 @@ from typing import Any, TypeVar
 import msgspec
 from litestar import Request, Response
 
+from api.auth import principal_of
 from api.problems import problem
 from api.schemas import Strict, decode_strict
+from application.access import Principal
 from application.commands import Outcome
 from application.commands import Request as CommandRequest
 from application.context import CommandContext
@@ -30,6 +32,23 @@ class BadRequest(DomainError):
     title = "Invalid request"
 
 
+class OtherChannel(DomainError):
+    """A channel key named another channel: refused before anything is looked up."""
+
+    code = "forbidden"
+    title = "Forbidden"
+
+
+def acting_channel(request: Request[Any, Any, Any], named: str | None) -> str | None:
+    """The channel a command acts for: a channel key's own, whatever the body says."""
+    own = principal_of(request).channel
+    if own is None:
+        return named
+    if named is not None and named != own:
+        raise OtherChannel(f"this key acts for channel {own!r} only", channel=named)
+    return own
+
+
 def command_request(request: Request[Any, Any, Any], raw: bytes) -> CommandRequest:
     state = request.scope.get("state", {})
     key = request.headers.get("idempotency-key")
@@ -41,8 +60,10 @@ def command_request(request: Request[Any, Any, Any], raw: bytes) -> CommandReque
         if found is None:
             raise BadRequest('If-Match must be an entity tag like "3"')
         expected = int(found.group(1))
+    principal: Principal = state["principal"]
     context = CommandContext(
-        actor="anonymous",
+        actor=principal.key_id,
+        channel=principal.channel,
         correlation_id=state.get("correlation_id"),
         causation_id=state.get("request_id"),
     )

@@ -8,19 +8,20 @@ from typing import Any
 from litestar import Response, get
 from litestar.di import NamedDependency
 
+from api.auth import PUBLIC
 from api.services import Services
 from infrastructure.metrics import PROJECTION_LAG, PROJECTION_POSITION
 
 MAX_READY_LAG = 10_000
 
 
-@get("/health/live", operation_id="live", tags=["health"])
+@get("/health/live", operation_id="live", tags=["health"], opt=PUBLIC)
 async def live() -> dict[str, str]:
     """The process answers."""
     return {"status": "ok"}
 
 
-@get("/health/ready", operation_id="ready", tags=["health"])
+@get("/health/ready", operation_id="ready", tags=["health"], opt=PUBLIC)
 async def ready(services: NamedDependency[Services]) -> Response[dict[str, Any]]:
     """PostgreSQL and NATS reachable, and the ATP projection no more than a bounded lag behind."""
     checks: dict[str, Any] = {}

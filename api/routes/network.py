@@ -8,6 +8,7 @@ from litestar import Controller, Request, Response, get, put
 from litestar.di import NamedDependency
 from litestar.params import JSONBody
 
+from api.auth import admits
 from api.routes.commanding import execute
 from api.schemas import ChannelPut, Code, LocationPut
 from api.services import Services
@@ -18,7 +19,7 @@ class LocationController(Controller):
     path = "/v1/locations"
     tags = ["network"]  # noqa: RUF012
 
-    @put("/{code:str}", operation_id="putLocation")
+    @put("/{code:str}", operation_id="putLocation", opt=admits("admin", "operator"))
     async def put_location(
         self,
         request: Request[Any, Any, Any],
@@ -35,7 +36,7 @@ class LocationController(Controller):
 
         return await execute(request, "put_location", LocationPut, command)
 
-    @get("/", operation_id="listLocations")
+    @get("/", operation_id="listLocations", opt=admits("admin", "operator", "auditor"))
     async def list_locations(self, services: NamedDependency[Services]) -> list[dict[str, Any]]:
         """Every location, by code."""
         async with services.read_pool.connection() as conn:
@@ -46,7 +47,7 @@ class ChannelController(Controller):
     path = "/v1/channels"
     tags = ["network"]  # noqa: RUF012
 
-    @put("/{code:str}", operation_id="putChannel")
+    @put("/{code:str}", operation_id="putChannel", opt=admits("admin", "operator"))
     async def put_channel(
         self,
         request: Request[Any, Any, Any],
@@ -63,7 +64,7 @@ class ChannelController(Controller):
 
         return await execute(request, "put_channel", ChannelPut, command)
 
-    @get("/", operation_id="listChannels")
+    @get("/", operation_id="listChannels", opt=admits("admin", "operator", "auditor"))
     async def list_channels(self, services: NamedDependency[Services]) -> list[dict[str, Any]]:
         """Every channel with the locations that feed it."""
         async with services.read_pool.connection() as conn:

@@ -9,7 +9,8 @@ from litestar import Controller, Request, Response, get, post, put
 from litestar.di import NamedDependency
 from litestar.params import JSONBody
 
-from api.routes.commanding import execute
+from api.auth import admits
+from api.routes.commanding import acting_channel, execute
 from api.schemas import (
     Adjustment,
     Code,
@@ -30,7 +31,7 @@ class SkuController(Controller):
     path = "/v1/skus/{sku:str}"
     tags = ["stock"]  # noqa: RUF012
 
-    @put("/", operation_id="putSku")
+    @put("/", operation_id="putSku", opt=admits("admin", "operator"))
     async def put_sku(
         self,
         request: Request[Any, Any, Any],
@@ -45,7 +46,7 @@ class SkuController(Controller):
 
         return await execute(request, "register_sku", SkuPut, command)
 
-    @get("/stock", operation_id="getStock")
+    @get("/stock", operation_id="getStock", opt=admits("admin", "operator", "auditor"))
     async def stock(self, sku: Code, services: NamedDependency[Services]) -> dict[str, Any]:
         """On hand, reserved and available per location, and ATP per channel (read model)."""
         async with services.read_pool.connection() as conn:
@@ -54,7 +55,9 @@ class SkuController(Controller):
             raise UnknownSku(f"no SKU {sku!r}", sku=sku)
         return picture
 
-    @post("/receipts", operation_id="receiveStock", status_code=200)
+    @post(
+        "/receipts", operation_id="receiveStock", opt=admits("admin", "operator"), status_code=200
+    )
     async def receive(
         self,
         request: Request[Any, Any, Any],
@@ -69,7 +72,9 @@ class SkuController(Controller):
 
         return await execute(request, "receive", Receipt, command)
 
-    @post("/adjustments", operation_id="adjustStock", status_code=200)
+    @post(
+        "/adjustments", operation_id="adjustStock", opt=admits("admin", "operator"), status_code=200
+    )
     async def adjust(
         self,
         request: Request[Any, Any, Any],
@@ -87,7 +92,9 @@ class SkuController(Controller):
 
         return await execute(request, "adjust", Adjustment, command)
 
-    @post("/transfers", operation_id="transferStock", status_code=200)
+    @post(
+        "/transfers", operation_id="transferStock", opt=admits("admin", "operator"), status_code=200
+    )
     async def transfer(
         self,
         request: Request[Any, Any, Any],
@@ -104,7 +111,12 @@ class SkuController(Controller):
 
         return await execute(request, "transfer", Transfer, command)
 
-    @post("/reservations", operation_id="reserveStock", status_code=201)
+    @post(
+        "/reservations",
+        operation_id="reserveStock",
+        opt=admits("admin", "operator", "channel"),
+        status_code=201,
+    )
     async def reserve(
         self,
         request: Request[Any, Any, Any],
@@ -114,6 +126,8 @@ class SkuController(Controller):
     ) -> Response[Any]:
         """Hold units at a location for an order or booking; with a channel, within its ATP."""
 
+        channel = acting_channel(request, data.channel)
+
         def command(body: ReservationCreate, req: CommandRequest) -> Any:
             return services.inventory.reserve(
                 sku,
@@ -122,7 +136,7 @@ class SkuController(Controller):
                 body.quantity,
                 reference=body.reference,
                 now=datetime.now(UTC),
-                channel=body.channel,
+                channel=channel,
                 expires_at=body.expires_at,
                 request=req,
             )
@@ -132,6 +146,7 @@ class SkuController(Controller):
     @post(
         "/reservations/{reservation_id:str}/release",
         operation_id="releaseReservation",
+        opt=admits("admin", "operator", "channel"),
         status_code=200,
     )
     async def release(
@@ -144,13 +159,16 @@ class SkuController(Controller):
         """Give a reservation's units back to available stock."""
 
         def command(_: None, req: CommandRequest) -> Any:
-            return services.inventory.release(sku, reservation_id, request=req)
+            return services.inventory.release(
+                sku, reservation_id, acting_channel(request, None), request=req
+            )
 
         return await execute(request, "release", None, command)
 
     @post(
         "/reservations/{reservation_id:str}/commit",
         operation_id="commitReservation",
+        opt=admits("admin", "operator", "channel"),
         status_code=200,
     )
     async def commit(
@@ -164,11 +182,17 @@ class SkuController(Controller):
         """Units shipped: on hand and the reservation fall together (all, or ``quantity``)."""
 
         def command(body: Commitment, req: CommandRequest) -> Any:
-            return services.inventory.commit(sku, reservation_id, body.quantity, request=req)
+            return services.inventory.commit(
+                sku, reservation_id, body.quantity, acting_channel(request, None), request=req
+            )
 
         return await execute(request, "commit", Commitment, command)
 
-    @put("/safety-buffers/{channel:str}", operation_id="putSafetyBuffer")
+    @put(
+        "/safety-buffers/{channel:str}",
+        operation_id="putSafetyBuffer",
+        opt=admits("admin", "operator"),
+    )
     async def safety_buffer(
         self,
         request: Request[Any, Any, Any],
@@ -184,7 +208,11 @@ class SkuController(Controller):
 
         return await execute(request, "set_safety_buffer", SafetyBufferPut, command)
 
-    @put("/reorder-policies/{location:str}", operation_id="putReorderPolicy")
+    @put(
+        "/reorder-policies/{location:str}",
+        operation_id="putReorderPolicy",
+        opt=admits("admin", "operator"),
+    )
     async def reorder_policy(
         self,
         request: Request[Any, Any, Any],

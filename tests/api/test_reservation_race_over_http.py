@@ -11,12 +11,16 @@ import time
 from collections import Counter
 from collections.abc import Iterator
 from concurrent.futures import ThreadPoolExecutor
+from datetime import UTC, datetime
 from pathlib import Path
 
 import httpx
 import pytest
 
+from application.access import AccessApp
+from infrastructure.eventstore import application_env
 from infrastructure.servers import ServerUrls
+from tests.conftest import bearer
 
 
 def _free_port() -> int:
@@ -26,7 +30,24 @@ def _free_port() -> int:
 
 
 @pytest.fixture
-def api_process(database: str, servers: ServerUrls, tmp_path: Path) -> Iterator[str]:
+def tokens(database: str) -> dict[str, str]:
+    """Keys made before the process starts, straight into the access log."""
+    access = AccessApp(application_env(database, pool_size=1))
+    try:
+        made = {}
+        for role in ("admin", "channel:web"):
+            issued = access.issue_key(role, [role], now=datetime.now(UTC))
+            assert issued.token is not None
+            made[role] = issued.token
+        return made
+    finally:
+        access.close()
+
+
+@pytest.fixture
+def api_process(
+    database: str, servers: ServerUrls, tmp_path: Path, tokens: dict[str, str]
+) -> Iterator[str]:
     port = _free_port()
     env = {
         **os.environ,
@@ -62,10 +83,11 @@ def api_process(database: str, servers: ServerUrls, tmp_path: Path) -> Iterator[
 
 
 def test_sixty_http_clients_racing_for_ten_units_are_told_exactly_ten_times_yes(
-    api_process: str,
+    api_process: str, tokens: dict[str, str]
 ) -> None:
     base = api_process
-    with httpx.Client(base_url=base, timeout=30) as http:
+    admin = bearer(tokens["admin"])
+    with httpx.Client(base_url=base, timeout=30, headers=admin) as http:
         # Given 10 units at the only location feeding the web channel
         assert http.put("/v1/locations/WH1", json={"name": "WH", "kind": "warehouse"}).is_success
         assert http.put(
@@ -75,13 +97,13 @@ def test_sixty_http_clients_racing_for_ten_units_are_told_exactly_ten_times_yes(
         received = http.post("/v1/skus/HOT-1/receipts", json={"location": "WH1", "quantity": 10})
         assert received.status_code == 200
 
-    # When 60 clients, each with its own connection, reserve one unit at the same moment
+    # When 60 web-shop clients, each with its own connection, reserve one unit at once
     barrier = threading.Barrier(60)
     statuses: Counter[tuple[int, str]] = Counter()
     lock = threading.Lock()
 
     def client(n: int) -> None:
-        with httpx.Client(base_url=base, timeout=60) as http:
+        with httpx.Client(base_url=base, timeout=60, headers=bearer(tokens["channel:web"])) as http:
             barrier.wait()
             answer = http.post(
                 "/v1/skus/HOT-1/reservations",
@@ -109,7 +131,7 @@ def test_sixty_http_clients_racing_for_ten_units_are_told_exactly_ten_times_yes(
         }
     )
     # and the channel's availability, once the projection caught up, is 0
-    with httpx.Client(base_url=base, timeout=10) as http:
+    with httpx.Client(base_url=base, timeout=10, headers=admin) as http:
         deadline = time.monotonic() + 20
         while True:
             picture = http.get("/v1/skus/HOT-1/stock").json()

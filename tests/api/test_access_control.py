@@ -1,0 +1,379 @@
+"""Every route, every kind of caller: 401 without a valid key, 403 for a role the route does
+not admit, 2xx for one it does; a channel key never reaches another channel's data."""
+
+from __future__ import annotations
+
+import itertools
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from datetime import UTC, datetime, timedelta
+from typing import Any
+
+import psycopg
+import pytest
+from litestar import Litestar, get
+from litestar.testing import TestClient
+from structlog.testing import capture_logs
+
+from api.app import create_app
+from api.services import Services
+from tests.conftest import bearer, issue_key
+
+ROLES = ["admin", "operator", "auditor", "channel:chan-a", "connector:feeds"]
+READERS = {"admin", "operator", "auditor"}
+OPERATORS = {"admin", "operator"}
+CHANNEL_READERS = READERS | {"channel:chan-a", "connector:feeds"}
+CHANNEL_WRITERS = OPERATORS | {"channel:chan-a"}
+counter = itertools.count(1)
+
+
+@dataclass
+class Op:
+    method: str
+    path: str  # may hold {n} (unique per call) and names filled by ``prepare``
+    allowed: set[str]  # roles expected to get 2xx; "public" for routes open to all
+    body: Callable[[int], Any] | None = None
+    prepare: Callable[[TestClient[Litestar], int], dict[str, str]] = field(
+        default=lambda client, n: {}
+    )
+
+
+def _reserve_for(channel: str) -> Callable[[TestClient[Litestar], int], dict[str, str]]:
+    def prepare(client: TestClient[Litestar], n: int) -> dict[str, str]:
+        location = "WH-A" if channel == "chan-a" else "WH-B"
+        answer = client.post(
+            "/v1/skus/SKU-1/reservations",
+            json={
+                "reservation_id": f"held-{n}",
+                "location": location,
+                "quantity": 1,
+                "reference": f"order-{n}",
+                "channel": channel,
+            },
+        )
+        assert answer.status_code == 201, answer.text
+        return {"rid": f"held-{n}"}
+
+    return prepare
+
+
+def _issued_key(client: TestClient[Litestar], n: int) -> dict[str, str]:
+    answer = client.post("/v1/keys", json={"name": f"spare {n}", "roles": ["auditor"]})
+    assert answer.status_code == 201, answer.text
+    return {"kid": answer.json()["key_id"]}
+
+
+OPS: dict[str, Op] = {
+    "live": Op("GET", "/health/live", {"public"}),
+    "ready": Op("GET", "/health/ready", {"public"}),
+    "MetricsGet": Op("GET", "/metrics", READERS | {"connector:feeds"}),
+    "putLocation": Op(
+        "PUT", "/v1/locations/LOC-{n}", OPERATORS, lambda n: {"name": "L", "kind": "store"}
+    ),
+    "listLocations": Op("GET", "/v1/locations", READERS),
+    "putChannel": Op(
+        "PUT",
+        "/v1/channels/CH-{n}",
+        OPERATORS,
+        lambda n: {"name": "C", "kind": "pos", "locations": ["WH-A"]},
+    ),
+    "listChannels": Op("GET", "/v1/channels", READERS),
+    "putSku": Op("PUT", "/v1/skus/NEW-{n}", OPERATORS, lambda n: {"name": "x"}),
+    "getStock": Op("GET", "/v1/skus/SKU-1/stock", READERS),
+    "receiveStock": Op(
+        "POST", "/v1/skus/SKU-1/receipts", OPERATORS, lambda n: {"location": "WH-A", "quantity": 1}
+    ),
+    "adjustStock": Op(
+        "POST",
+        "/v1/skus/SKU-1/adjustments",
+        OPERATORS,
+        lambda n: {"location": "WH-A", "reason": "correction", "quantity": 1},
+    ),
+    "transferStock": Op(
+        "POST",
+        "/v1/skus/SKU-1/transfers",
+        OPERATORS,
+        lambda n: {"from_location": "WH-A", "to_location": "WH-B", "quantity": 1},
+    ),
+    "reserveStock": Op(
+        "POST",
+        "/v1/skus/SKU-1/reservations",
+        CHANNEL_WRITERS,
+        lambda n: {
+            "reservation_id": f"r-{n}",
+            "location": "WH-A",
+            "quantity": 1,
+            "reference": f"o-{n}",
+            "channel": "chan-a",
+        },
+    ),
+    "releaseReservation": Op(
+        "POST",
+        "/v1/skus/SKU-1/reservations/{rid}/release",
+        CHANNEL_WRITERS,
+        prepare=_reserve_for("chan-a"),
+    ),
+    "commitReservation": Op(
+        "POST",
+        "/v1/skus/SKU-1/reservations/{rid}/commit",
+        CHANNEL_WRITERS,
+        lambda n: {},
+        prepare=_reserve_for("chan-a"),
+    ),
+    "putSafetyBuffer": Op(
+        "PUT", "/v1/skus/SKU-1/safety-buffers/chan-a", OPERATORS, lambda n: {"quantity": n % 7}
+    ),
+    "putReorderPolicy": Op(
+        "PUT",
+        "/v1/skus/SKU-1/reorder-policies/WH-A",
+        OPERATORS,
+        lambda n: {"reorder_point": 1, "reorder_quantity": n},
+    ),
+    "getAvailability": Op("GET", "/v1/channels/chan-a/availability?sku=SKU-1", CHANNEL_READERS),
+    "getAvailabilityChanges": Op(
+        "GET", "/v1/channels/chan-a/availability/changes", CHANNEL_READERS
+    ),
+    "createKey": Op(
+        "POST", "/v1/keys", {"admin"}, lambda n: {"name": f"k{n}", "roles": ["auditor"]}
+    ),
+    "listKeys": Op("GET", "/v1/keys", {"admin"}),
+    "revokeKey": Op("POST", "/v1/keys/{kid}/revoke", {"admin"}, lambda n: {}, prepare=_issued_key),
+}
+
+
+@pytest.fixture
+def world(client: TestClient[Litestar], services: Services) -> dict[str, str]:
+    """Two channels fed by their own locations, stock in both, and a key of every kind."""
+    expiring = issue_key(services, "admin", expires_at=datetime.now(UTC) + timedelta(seconds=1))
+    for code in ("WH-A", "WH-B"):
+        assert client.put(
+            f"/v1/locations/{code}", json={"name": code, "kind": "warehouse"}
+        ).is_success
+    for code, location in (("chan-a", "WH-A"), ("chan-b", "WH-B")):
+        assert client.put(
+            f"/v1/channels/{code}",
+            json={"name": code, "kind": "marketplace", "locations": [location]},
+        ).is_success
+    assert client.put("/v1/skus/SKU-1", json={"name": "Widget"}).is_success
+    for location in ("WH-A", "WH-B"):
+        assert client.post(
+            "/v1/skus/SKU-1/receipts", json={"location": location, "quantity": 1000}
+        ).is_success
+    tokens = {role: issue_key(services, role) for role in ROLES}
+    revoked = issue_key(services, "admin")
+    key_id = revoked.split("_")[1]
+    services.access.revoke_key(key_id, now=datetime.now(UTC))
+    tokens["revoked"] = revoked
+    tokens["expired"] = expiring
+    tokens["wrong"] = "ll_0123456789abcdef_" + "x" * 43
+    tokens["malformed"] = "not-a-key"
+    time.sleep(1.1)  # let the expiring key pass its expiry
+    return tokens
+
+
+def _call(client: TestClient[Litestar], op: Op, headers: dict[str, str]) -> Any:
+    n = next(counter)
+    names = op.prepare(client, n)  # prepared with the client's admin key
+    path = op.path.format(n=n, **names)
+    body = op.body(n) if op.body is not None else None
+    return client.request(op.method, path, json=body, headers=headers)
+
+
+def test_the_table_covers_every_operation_in_the_openapi_document(
+    client: TestClient[Litestar],
+) -> None:
+    document = client.get("/schema/openapi.json").json()
+    operations = {
+        operation["operationId"]
+        for path in document["paths"].values()
+        for operation in path.values()
+        if isinstance(operation, dict) and "operationId" in operation
+    }
+    # A new route must be added to OPS (with the roles it should admit) to pass this suite.
+    assert operations == set(OPS)
+
+
+@pytest.mark.parametrize("operation", sorted(OPS))
+def test_each_caller_gets_what_its_key_allows(
+    operation: str, client: TestClient[Litestar], world: dict[str, str]
+) -> None:
+    op = OPS[operation]
+    # No key, a malformed, unknown, revoked or expired key: 401 (unless the route is public)
+    for name in (None, "malformed", "wrong", "revoked", "expired"):
+        headers = {"Authorization": ""} if name is None else bearer(world[name])
+        answer = _call(client, op, headers)
+        if "public" in op.allowed:
+            assert answer.status_code == 200, (name, answer.text)
+        else:
+            assert answer.status_code == 401, (name, answer.text)
+            assert answer.headers["www-authenticate"].startswith("Bearer")
+            assert answer.json()["type"] == "urn:ledgerline:problem:unauthenticated"
+    # Each role: 2xx where admitted, 403 where not
+    for role in ROLES:
+        answer = _call(client, op, bearer(world[role]))
+        if "public" in op.allowed or role in op.allowed:
+            assert 200 <= answer.status_code < 300, (role, answer.text)
+        else:
+            assert answer.status_code == 403, (role, answer.text)
+            assert answer.json()["type"] == "urn:ledgerline:problem:forbidden"
+
+
+def test_a_channel_key_reaches_nothing_of_another_channel(
+    client: TestClient[Litestar], world: dict[str, str]
+) -> None:
+    channel_a = bearer(world["channel:chan-a"])
+    b_reservation = _reserve_for("chan-b")(client, next(counter))["rid"]
+    attempts = [
+        ("GET", "/v1/channels/chan-b/availability?sku=SKU-1", None),
+        ("GET", "/v1/channels/chan-b/availability/changes", None),
+        (
+            "POST",
+            "/v1/skus/SKU-1/reservations",
+            {
+                "reservation_id": "steal-1",
+                "location": "WH-B",
+                "quantity": 1,
+                "reference": "x",
+                "channel": "chan-b",
+            },
+        ),
+        ("POST", f"/v1/skus/SKU-1/reservations/{b_reservation}/release", None),
+        ("POST", f"/v1/skus/SKU-1/reservations/{b_reservation}/commit", {}),
+        ("GET", "/v1/skus/SKU-1/stock", None),  # shows every channel's figures
+        ("GET", "/v1/channels", None),
+    ]
+    for method, path, body in attempts:
+        answer = client.request(method, path, json=body, headers=channel_a)
+        assert answer.status_code in (403, 404), (path, answer.status_code, answer.text)
+    # and channel B's reservation is untouched
+    stock = client.get("/v1/skus/SKU-1/stock").json()
+    assert {row["location"]: row["reserved"] for row in stock["locations"]}["WH-B"] == 1
+
+
+def test_events_record_the_acting_key_and_its_channel(
+    client: TestClient[Litestar], services: Services, world: dict[str, str]
+) -> None:
+    answer = client.post(
+        "/v1/skus/SKU-1/reservations",
+        json={"reservation_id": "by-a", "location": "WH-A", "quantity": 2, "reference": "o"},
+        headers=bearer(world["channel:chan-a"]),
+    )
+    assert answer.status_code == 201, answer.text
+    position = int(answer.headers["ledgerline-position"])
+    [notification] = services.inventory.recorder.select_notifications(position, 1)
+    _, meta = services.follower.mapper.decode(notification)
+    assert meta.actor == world["channel:chan-a"].split("_")[1]
+    assert meta.channel == "chan-a"
+    assert services.inventory.stock("SKU-1").reservations["by-a"].channel == "chan-a"
+
+
+def test_no_raw_key_is_stored_anywhere(
+    client: TestClient[Litestar], services: Services, world: dict[str, str]
+) -> None:
+    # Given keys that were created over the API (with an idempotency key) and used to write
+    created = client.post(
+        "/v1/keys",
+        json={"name": "to find", "roles": ["operator"]},
+        headers={"Idempotency-Key": "create-find"},
+    )
+    token = created.json()["token"]
+    retried = client.post(
+        "/v1/keys",
+        json={"name": "to find", "roles": ["operator"]},
+        headers={"Idempotency-Key": "create-find"},
+    )
+    assert retried.json()["token"] is None  # shown once, even to a retry
+    assert client.post(
+        "/v1/skus/SKU-1/receipts", json={"location": "WH-A", "quantity": 1}, headers=bearer(token)
+    ).is_success
+    secrets_to_find = [token, token.split("_", 2)[2]] + [
+        world[role].split("_", 2)[2] for role in ROLES
+    ]
+
+    # When every column of every table in the database is searched for them
+    found: list[str] = []
+    with psycopg.connect(services.follower.conninfo) as conn:
+        columns = conn.execute(
+            "SELECT table_schema, table_name, column_name, data_type "
+            "FROM information_schema.columns "
+            "WHERE table_schema NOT IN ('pg_catalog', 'information_schema')"
+        ).fetchall()
+        assert any(table == "access_events" for _, table, _, _ in columns)
+        for schema, table, column, data_type in columns:
+            for secret in secrets_to_find:
+                if data_type == "bytea":
+                    condition = "position(convert_to(%s, 'UTF8') in {c}) > 0"
+                else:
+                    condition = "{c}::text LIKE '%%' || %s || '%%'"
+                query = psycopg.sql.SQL("SELECT count(*) FROM {t} WHERE " + condition).format(
+                    t=psycopg.sql.Identifier(schema, table), c=psycopg.sql.Identifier(column)
+                )
+                row = conn.execute(query, (secret,)).fetchone()
+                if row and row[0]:
+                    found.append(f"{schema}.{table}.{column}")
+
+    # Then no raw key or secret is stored (whole secrets: a fragment could match by chance)
+    assert all(len(secret) == 43 for secret in secrets_to_find[1:])
+    assert found == []
+
+
+def test_a_route_that_declares_no_roles_is_refused(services: Services, admin_token: str) -> None:
+    app = create_app(services)
+
+    @get("/v1/forgotten", operation_id="forgotten")
+    async def forgotten() -> str:
+        return "should never be served"
+
+    app.register(forgotten)
+    with TestClient(app) as client:
+        answer = client.get("/v1/forgotten", headers=bearer(admin_token))
+    assert answer.status_code == 403
+    assert "declares no roles" in answer.json()["detail"]
+
+
+def test_every_route_handler_declares_its_roles(services: Services) -> None:
+    app = create_app(services)
+    undeclared = [
+        route.path
+        for route in app.routes
+        for handler in getattr(route, "route_handlers", [])
+        # Litestar adds an OPTIONS handler per path; the guard refuses it (no CORS here).
+        if handler.http_methods != {"OPTIONS"}
+        and not (
+            handler.opt.get("roles")
+            or handler.opt.get("public")
+            or route.path.startswith("/schema")
+        )
+    ]
+    assert undeclared == []
+
+
+def test_a_key_over_its_rate_gets_429_with_retry_after(
+    client: TestClient[Litestar], services: Services, world: dict[str, str]
+) -> None:
+    services.rate_limiter.rate, services.rate_limiter.burst = 1.0, 3
+    auditor = bearer(world["auditor"])
+    answers = [client.get("/v1/locations", headers=auditor) for _ in range(5)]
+    assert [a.status_code for a in answers[:3]] == [200, 200, 200]
+    assert answers[4].status_code == 429
+    assert int(answers[4].headers["retry-after"]) >= 1
+    assert answers[4].json()["type"] == "urn:ledgerline:problem:rate-limited"
+    # another key is not held back by it
+    assert client.get("/v1/locations", headers=bearer(world["operator"])).status_code == 200
+
+
+def test_refusals_are_logged_without_the_key_and_counted(
+    client: TestClient[Litestar], world: dict[str, str]
+) -> None:
+    wrong = world["wrong"]
+    with capture_logs() as logs:
+        assert client.get("/v1/locations", headers=bearer(wrong)).status_code == 401
+        assert client.get("/v1/keys", headers=bearer(world["auditor"])).status_code == 403
+    refusals = [entry for entry in logs if entry["event"] == "auth.refused"]
+    assert [entry["reason"] for entry in refusals] == ["invalid", "denied"]
+    assert wrong not in repr(logs)
+    assert wrong.split("_", 2)[2] not in repr(logs)
+    metrics = client.get("/metrics").text
+    assert 'ledgerline_auth_refusals_total{reason="invalid"}' in metrics
+    assert 'ledgerline_auth_refusals_total{reason="denied"}' in metrics
