@@ -41,6 +41,21 @@ def channel_view(channel: Channel) -> dict[str, Any]:
     }
 
 
+def reservation_view(inventory: Inventory, reservation_id: str) -> dict[str, Any]:
+    held = inventory.reservations.get(reservation_id)
+    if held is None:  # released or fully shipped
+        return {"reservation_id": reservation_id, "open": False}
+    return {
+        "reservation_id": held.reservation_id,
+        "open": True,
+        "location": held.location,
+        "quantity": held.quantity,
+        "channel": held.channel,
+        "reference": held.reference,
+        "expires_at": None if held.expires_at is None else held.expires_at.isoformat(),
+    }
+
+
 def stock_view(inventory: Inventory) -> dict[str, Any]:
     return {
         "sku": inventory.sku,
@@ -59,17 +74,8 @@ def stock_view(inventory: Inventory) -> dict[str, Any]:
             for code, stock in sorted(inventory.stock.items())
         ],
         "safety_buffers": dict(sorted(inventory.safety_buffers.items())),
-        "reservations": [
-            {
-                "reservation_id": r.reservation_id,
-                "location": r.location,
-                "quantity": r.quantity,
-                "channel": r.channel,
-                "reference": r.reference,
-                "expires_at": None if r.expires_at is None else r.expires_at.isoformat(),
-            }
-            for r in sorted(inventory.reservations.values(), key=lambda r: r.reservation_id)
-        ],
+        # A count, not the list: a hot SKU holds thousands, and every answer would carry them.
+        "open_reservations": len(inventory.reservations),
     }
 
 
@@ -244,7 +250,7 @@ class InventoryApp(Application[UUID]):
             )
 
         def reservation(inventory: Inventory) -> dict[str, Any]:
-            return {"reservation_id": reservation_id}
+            return {"reservation": reservation_view(inventory, reservation_id)}
 
         return self._on_sku(sku, act, request, reservation)
 
@@ -256,7 +262,12 @@ class InventoryApp(Application[UUID]):
         request: Request = ANONYMOUS,
     ) -> Outcome:
         """Release a hold; with ``channel``, only a hold made for that channel."""
-        return self._on_sku(sku, lambda inv: inv.release(reservation_id, channel), request)
+        return self._on_sku(
+            sku,
+            lambda inv: inv.release(reservation_id, channel),
+            request,
+            lambda inv: {"reservation": reservation_view(inv, reservation_id)},
+        )
 
     def commit(
         self,
@@ -267,7 +278,12 @@ class InventoryApp(Application[UUID]):
         request: Request = ANONYMOUS,
     ) -> Outcome:
         """Ship (part of) a hold; with ``channel``, only a hold made for that channel."""
-        return self._on_sku(sku, lambda inv: inv.commit(reservation_id, quantity, channel), request)
+        return self._on_sku(
+            sku,
+            lambda inv: inv.commit(reservation_id, quantity, channel),
+            request,
+            lambda inv: {"reservation": reservation_view(inv, reservation_id)},
+        )
 
     def set_safety_buffer(
         self, sku: str, channel: str, quantity: int, request: Request = ANONYMOUS

@@ -7,7 +7,7 @@ Every rule that protects that figure lives here; the aggregate never reads a clo
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import datetime
 from enum import StrEnum
 from typing import Any
@@ -90,6 +90,22 @@ class Inventory(Aggregate):
         self.reservations: dict[str, Reservation] = {}  # held now, with what is left
         self.reservations_made: dict[str, Reservation] = {}  # every hold ever, as made
         self.safety_buffers: dict[str, int] = {}
+
+    def __deepcopy__(self, memo: dict[int, Any]) -> Inventory:
+        """A copy sharing only immutable parts.
+
+        The application copies the cached aggregate before every command. The generic
+        deepcopy rebuilt every reservation (frozen, so safely shared), which made each
+        command on a hot SKU slower as its reservations grew.
+        """
+        clone = object.__new__(type(self))
+        clone.__dict__.update(self.__dict__)
+        clone.stock = {code: replace(stock) for code, stock in self.stock.items()}
+        clone.reservations = dict(self.reservations)
+        clone.reservations_made = dict(self.reservations_made)
+        clone.safety_buffers = dict(self.safety_buffers)
+        clone._pending_events = list(self._pending_events)
+        return clone
 
     # -- queries ---------------------------------------------------------------------------
 

@@ -7,6 +7,7 @@ are pending -- or the named error is raised and nothing is pending.
 
 from __future__ import annotations
 
+import copy
 from datetime import timedelta
 
 import pytest
@@ -1261,3 +1262,26 @@ def test_replaying_the_recorded_events_rebuilds_the_same_inventory() -> None:
         STORE: LocationStock(on_hand=2, reserved=0, reorder_point=2, reorder_quantity=10),
     }
     assert rebuilt.reservations == {"R-1": Reservation("R-1", WH1, 3, WEB, "order-R-1", LATER)}
+
+
+def test_a_deep_copy_is_independent_of_the_original() -> None:
+    # Given an inventory with stock, a reservation and a buffer
+    original = given_inventory(WH_1=10)
+    original.reserve("R-1", WH1, 2, reference="o-1", now=NOW)
+    original.set_safety_buffer("web", 1)
+    new_events(original)
+
+    # When a deep copy is changed in every part
+    clone = copy.deepcopy(original)
+    clone.receive(WH1, 5)
+    clone.commit("R-1")
+    clone.reserve("R-2", WH1, 1, reference="o-2", now=NOW)
+    clone.set_safety_buffer("web", 3)
+
+    # Then the original is as it was, and holds no pending events of the copy's
+    assert original.at(WH1) == LocationStock(on_hand=10, reserved=2)
+    assert set(original.reservations) == {"R-1"}
+    assert set(original.reservations_made) == {"R-1"}
+    assert original.safety_buffers == {"web": 1}
+    assert original.pending_events == []
+    assert clone.at(WH1) == LocationStock(on_hand=13, reserved=1)
