@@ -49,7 +49,7 @@ class EmbeddedPostgres:
         self._server.cleanup()
 
 
-def _free_port() -> int:
+def free_port() -> int:
     with socket.socket() as probe:
         probe.bind(("127.0.0.1", 0))
         port: int = probe.getsockname()[1]
@@ -73,7 +73,7 @@ class EmbeddedNats:
     def __init__(self, data_dir: Path, port: int | None = None) -> None:
         self.store = data_dir / "jetstream"
         self.store.mkdir(parents=True, exist_ok=True)
-        self.port = port or _free_port()
+        self.port = port or free_port()
         self.url = f"nats://127.0.0.1:{self.port}"
         self._log = open(data_dir / "nats-server.log", "ab")  # noqa: SIM115
         self._process: subprocess.Popen[bytes] | None = None

@@ -1,0 +1,1 @@
+"""Benchmarks: each scenario measures its baseline in the same run and reports the ratio."""
