@@ -21,7 +21,7 @@ from litestar.exceptions import (
 )
 from litestar.handlers.base import BaseRouteHandler
 
-from application.access import Principal
+from application.access import NotCached, Principal
 from infrastructure.metrics import AUTH_REFUSALS
 
 log = structlog.get_logger("ledgerline.auth")
@@ -78,9 +78,14 @@ async def authorize(
     if scheme.lower() != "bearer" or not token.strip():
         _refuse("missing", connection)
         raise NotAuthorizedException("send 'Authorization: Bearer <api key>'", headers=challenge)
-    principal: Principal | None = await asyncio.to_thread(
-        services.access.authenticate, token.strip(), datetime.now(UTC)
-    )
+    found = services.access.authenticate_cached(token.strip(), datetime.now(UTC))
+    principal: Principal | None
+    if isinstance(found, NotCached):  # the key is read from the event store, off the loop
+        principal = await asyncio.to_thread(
+            services.access.authenticate, token.strip(), datetime.now(UTC)
+        )
+    else:
+        principal = found
     if principal is None:
         _refuse("invalid", connection)
         raise NotAuthorizedException(

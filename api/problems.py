@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
+import msgspec
 import structlog
 from litestar import Request, Response
 from litestar.exceptions import HTTPException, ValidationException
@@ -97,7 +98,12 @@ def unexpected_error(request: Request[Any, Any, Any], error: Exception) -> Respo
     )
 
 
+def invalid_body(request: Request[Any, Any, Any], error: msgspec.MsgspecError) -> Response[Any]:
+    return problem(400, "invalid-request", "Invalid request", str(error), request)
+
+
 EXCEPTION_HANDLERS: dict[int | type[Exception], Any] = {
+    msgspec.MsgspecError: invalid_body,
     DomainError: domain_error,
     HTTPException: http_error,
     Exception: unexpected_error,

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from typing import Any
 
 from psycopg_pool import AsyncConnectionPool
@@ -24,4 +24,3 @@ class Services:
     follower: Follower
     nats_url: str
     nats: Any = None  # a connected nats.aio.client.Client, set by the app's lifespan
-    extras: dict[str, Any] = field(default_factory=dict)

@@ -49,9 +49,6 @@ class Principal:
                 return role.scope
         return None
 
-    def has(self, kind: str, scope: str | None = None) -> bool:
-        return any(r.kind == kind and (scope is None or r.scope == scope) for r in self.roles)
-
 
 def hash_secret(secret: str) -> str:
     return hashlib.sha256(secret.encode()).hexdigest()
@@ -77,6 +74,19 @@ def key_view(key: ApiKey) -> dict[str, Any]:
     }
 
 
+class NotCached:
+    """The answer of :meth:`AccessApp.authenticate_cached` when it would need the database."""
+
+
+NOT_CACHED = NotCached()
+
+
+def _principal(key: ApiKey | None, secret: str, now: datetime) -> Principal | None:
+    if key is None or not key.admits(hash_secret(secret), now):
+        return None
+    return Principal(key.key_id, key.name, frozenset(Role.parse(r) for r in key.roles))
+
+
 @dataclass(frozen=True)
 class IssuedKey:
     outcome: Outcome
@@ -92,6 +102,9 @@ class AccessApp(Application[UUID]):
         self.commands = CommandRunner(self)
         self._cache: dict[str, tuple[ApiKey, float]] = {}
         self._cache_lock = threading.Lock()
+        # Keys this process revoked: refused even if a load that began before the
+        # revocation puts the old state back in the cache.
+        self._revoked_here: set[str] = set()
 
     def issue_key(
         self,
@@ -129,6 +142,7 @@ class AccessApp(Application[UUID]):
             missing=lambda: UnknownKey(f"no key {key_id!r}", key_id=key_id),
         )
         with self._cache_lock:
+            self._revoked_here.add(key_id)
             self._cache.pop(key_id, None)
         return outcome
 
@@ -150,17 +164,30 @@ class AccessApp(Application[UUID]):
         parts = split_token(token)
         if parts is None:
             return None
-        key_id, secret = parts
-        key = self._key(key_id)
-        if key is None or not key.admits(hash_secret(secret), now):
+        if parts[0] in self._revoked_here:
             return None
-        return Principal(key.key_id, key.name, frozenset(Role.parse(r) for r in key.roles))
+        key = self._cached(parts[0]) or self._load(parts[0])
+        return _principal(key, parts[1], now)
 
-    def _key(self, key_id: str) -> ApiKey | None:
+    def authenticate_cached(self, token: str, now: datetime) -> Principal | NotCached | None:
+        """As :meth:`authenticate` without touching the database: NOT_CACHED if the key is
+        not cached, so a caller on an event loop need only leave it for a cache miss."""
+        parts = split_token(token)
+        if parts is None:
+            return None
+        if parts[0] in self._revoked_here:
+            return None
+        key = self._cached(parts[0])
+        return NOT_CACHED if key is None else _principal(key, parts[1], now)
+
+    def _cached(self, key_id: str) -> ApiKey | None:
         with self._cache_lock:
             cached = self._cache.get(key_id)
         if cached is not None and time.monotonic() - cached[1] < AUTH_CACHE_SECONDS:
             return cached[0]
+        return None
+
+    def _load(self, key_id: str) -> ApiKey | None:
         try:
             key: ApiKey = self.repository.get(stream_id("apikey", key_id))
         except (AggregateNotFoundError, ValueError):

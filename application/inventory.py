@@ -180,11 +180,23 @@ class InventoryApp(Application[UUID]):
 
     def _on_sku(self, sku: str, act: Any, request: Request, extra: Any = None) -> Outcome:
         check_code(sku, "sku")
+        # A caller acting for a channel sees that channel's figure only, never the stock at
+        # other locations or other channels' buffers.
+        viewer = request.context.channel
+        locations = self.channel(viewer).locations if viewer is not None else []
 
         def decide(inventory: Inventory | None) -> tuple[Inventory, dict[str, Any]]:
             assert inventory is not None
             act(inventory)
-            body = stock_view(inventory)
+            if viewer is None:
+                body = stock_view(inventory)
+            else:
+                body = {
+                    "sku": inventory.sku,
+                    "version": inventory.version,
+                    "channel": viewer,
+                    "available": inventory.available_to_promise(viewer, locations),
+                }
             if extra is not None:
                 body.update(extra(inventory))
             return inventory, body

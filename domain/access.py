@@ -15,7 +15,7 @@ from uuid import UUID
 from eventsourcing.domain import Aggregate, event
 
 from domain.errors import Conflict, InvalidValue
-from domain.identity import check_code, stream_id
+from domain.identity import check_code, check_text, stream_id
 
 MAX_NAME = 200
 MAX_ROLES = 20
@@ -85,8 +85,7 @@ class ApiKey(Aggregate):
         expires_at: datetime | None = None,
     ) -> ApiKey:
         check_code(key_id, "key_id")
-        if not isinstance(name, str) or not name.strip() or len(name) > MAX_NAME:
-            raise InvalidValue(f"name must be 1-{MAX_NAME} characters", field="name")
+        check_text(name, "name", MAX_NAME)
         if expires_at is not None and expires_at <= now:
             raise InvalidValue("expires_at must be in the future", field="expires_at")
         if len(secret_hash) != 64:
@@ -118,8 +117,7 @@ class ApiKey(Aggregate):
     def revoke(self, now: datetime, reason: str = "") -> None:
         if self.revoked_at is not None:
             raise KeyRevoked(f"key {self.key_id} was revoked already", key_id=self.key_id)
-        if not isinstance(reason, str) or len(reason) > MAX_NAME:
-            raise InvalidValue(f"reason must be at most {MAX_NAME} characters", field="reason")
+        check_text(reason, "reason", MAX_NAME, allow_empty=True)
         self._revoke(revoked_at=now, reason=reason)
 
     @event("Revoked")

@@ -7,6 +7,7 @@ are UUIDv5 of ``kind:key``, so a repeated create lands on the same stream and is
 from __future__ import annotations
 
 import re
+import unicodedata
 from enum import StrEnum
 from typing import TypeVar
 from uuid import UUID, uuid5
@@ -16,7 +17,7 @@ from domain.errors import InvalidValue
 # Fixed forever: changing it would move every stream.
 LEDGERLINE_NAMESPACE = UUID("6f1d3c2e-8a4b-5c7d-9e0f-1a2b3c4d5e6f")
 
-_CODE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._\-]{0,63}$")
+CODE_PATTERN = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._\-]{0,63}$")
 
 MAX_QUANTITY = 1_000_000_000
 
@@ -30,12 +31,24 @@ def stream_id(kind: str, key: str) -> UUID:
 def check_code(value: str, what: str) -> str:
     """A SKU, location or channel code: 1-64 of letters, digits, '.', '_' or '-'."""
     # fullmatch: with match, "$" would let a trailing newline through.
-    if not isinstance(value, str) or not _CODE.fullmatch(value):
+    if not isinstance(value, str) or not CODE_PATTERN.fullmatch(value):
         raise InvalidValue(
             f"{what} must be 1-64 letters, digits, '.', '_' or '-', starting with a letter or "
             f"digit; got {value!r}",
             field=what,
         )
+    return value
+
+
+def check_text(value: str, what: str, max_length: int, *, allow_empty: bool = False) -> str:
+    """Free text (names, references, reasons): bounded, and no control characters or lone
+    surrogates, which PostgreSQL text or UTF-8 cannot hold."""
+    if not isinstance(value, str) or len(value) > max_length:
+        raise InvalidValue(f"{what} must be text of at most {max_length} characters", field=what)
+    if not allow_empty and not value.strip():
+        raise InvalidValue(f"{what} must not be empty", field=what)
+    if any(unicodedata.category(char) in ("Cc", "Cs") for char in value):
+        raise InvalidValue(f"{what} must not contain control characters", field=what)
     return value
 
 

@@ -29,6 +29,7 @@ from domain.identity import (
     check_code,
     check_gtin,
     check_quantity,
+    check_text,
     stream_id,
 )
 
@@ -75,8 +76,7 @@ class Inventory(Aggregate):
     @classmethod
     def register(cls, sku: str, name: str, gtin: str | None = None) -> Inventory:
         check_code(sku, "sku")
-        if not isinstance(name, str) or len(name) > MAX_NAME:
-            raise InvalidValue(f"name must be at most {MAX_NAME} characters", field="name")
+        check_text(name, "name", MAX_NAME, allow_empty=True)
         if gtin is not None:
             check_gtin(gtin)
         return cls(sku=sku, name=name, gtin=gtin)
@@ -120,8 +120,7 @@ class Inventory(Aggregate):
     # -- commands --------------------------------------------------------------------------
 
     def describe(self, name: str, gtin: str | None) -> None:
-        if not isinstance(name, str) or len(name) > MAX_NAME:
-            raise InvalidValue(f"name must be at most {MAX_NAME} characters", field="name")
+        check_text(name, "name", MAX_NAME, allow_empty=True)
         if gtin is not None:
             check_gtin(gtin)
         if (name, gtin) != (self.name, self.gtin):
@@ -240,8 +239,7 @@ class Inventory(Aggregate):
         check_code(reservation_id, "reservation_id")
         check_code(location, "location")
         check_quantity(quantity)
-        if not isinstance(reference, str) or not 0 < len(reference) <= MAX_REFERENCE:
-            raise InvalidValue(f"reference must be 1-{MAX_REFERENCE} characters", field="reference")
+        check_text(reference, "reference", MAX_REFERENCE)
         wanted = Reservation(reservation_id, location, quantity, channel, reference, expires_at)
         # A reservation id names one hold forever: a retry after its release or shipment
         # must not hold the stock a second time.
@@ -256,7 +254,7 @@ class Inventory(Aggregate):
             )
         if expires_at is not None and expires_at <= now:
             raise InvalidValue("expires_at must be in the future", field="expires_at")
-        self._require_available(location, quantity)
+        # The channel's own rules first: a channel learns nothing of locations not its own.
         if channel is not None:
             locations = channel_locations or []
             if location not in locations:
@@ -274,6 +272,7 @@ class Inventory(Aggregate):
                     requested=quantity,
                     available=atp,
                 )
+        self._require_available(location, quantity)
         self._reserve(
             reservation_id=reservation_id,
             location=location,

@@ -10,9 +10,10 @@ from uuid import UUID
 from eventsourcing.domain import Aggregate, event
 
 from domain.errors import InvalidValue
-from domain.identity import check_choice, check_code, stream_id
+from domain.identity import check_choice, check_code, check_text, stream_id
 
 MAX_NAME = 200
+MAX_COORDINATE_DECIMALS = 12  # far below a millimetre
 
 
 class LocationKind(StrEnum):
@@ -30,17 +31,23 @@ class ChannelKind(StrEnum):
 
 
 def _check_name(name: str) -> str:
-    if not isinstance(name, str) or not name.strip() or len(name) > MAX_NAME:
-        raise InvalidValue(f"name must be 1-{MAX_NAME} characters", field="name")
-    return name
+    return check_text(name, "name", MAX_NAME)
 
 
 def _check_coordinates(latitude: Decimal | None, longitude: Decimal | None) -> None:
     if (latitude is None) != (longitude is None):
         raise InvalidValue("latitude and longitude go together", field="latitude")
     for field, value in (("latitude", latitude), ("longitude", longitude)):
-        if value is not None and not (isinstance(value, Decimal) and value.is_finite()):
-            raise InvalidValue(f"{field} must be a finite decimal number, got {value}", field=field)
+        if value is not None and not (
+            isinstance(value, Decimal)
+            and value.is_finite()
+            and int(value.as_tuple().exponent) >= -MAX_COORDINATE_DECIMALS
+        ):
+            raise InvalidValue(
+                f"{field} must be a decimal number with at most {MAX_COORDINATE_DECIMALS} "
+                f"decimal places, got {value}",
+                field=field,
+            )
     if latitude is not None and not Decimal(-90) <= latitude <= Decimal(90):
         raise InvalidValue(f"latitude must be within [-90, 90], got {latitude}", field="latitude")
     if longitude is not None and not Decimal(-180) <= longitude <= Decimal(180):

@@ -24,3 +24,8 @@ AUTH_REFUSALS = Counter(
     "Requests refused by authentication or authorisation, by reason",
     ["reason"],
 )
+PROJECTION_FAILURES = Counter(
+    "ledgerline_projection_failures_total",
+    "Batches a projection failed to apply (rolled back and retried)",
+    ["projection"],
+)

@@ -86,7 +86,6 @@ class AtpProjection:
         self._s = Identifier(schema)
         self._skus: dict[UUID, str] = {}
         self._channels: dict[UUID, str] = {}
-        self._locations: dict[UUID, str] = {}
         self._handlers: dict[type, Any] = {
             _event(Location, "Registered"): self._location_registered,
             _event(Location, "Described"): self._location_described,
@@ -141,7 +140,6 @@ class AtpProjection:
     # -- network ---------------------------------------------------------------------------
 
     def _location_registered(self, cur: psycopg.Cursor[Any], e: Any, _: int) -> None:
-        self._locations[e.originator_id] = e.code
         cur.execute(
             self.sql("INSERT INTO {s}.locations VALUES (%s, %s, %s, %s, %s, %s)"),
             (e.code, e.originator_id, e.name, str(e.kind), e.latitude, e.longitude),

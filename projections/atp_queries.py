@@ -11,6 +11,7 @@ from psycopg import AsyncConnection
 from psycopg.sql import SQL, Identifier
 
 from domain.errors import InvalidValue
+from domain.identity import CODE_PATTERN
 from projections.atp import LOG
 
 
@@ -28,7 +29,10 @@ class Cursor:
     def decode(cls, token: str) -> Cursor:
         try:
             position, sku = base64.urlsafe_b64decode(token.encode()).decode().split(":", 1)
-            return cls(int(position), sku)
+            cursor = cls(int(position), sku)
+            if not 0 <= cursor.position < 2**63 or (sku and not CODE_PATTERN.fullmatch(sku)):
+                raise ValueError(token)
+            return cursor
         except (ValueError, binascii.Error, UnicodeDecodeError):
             raise InvalidValue("cursor is not one this API issued", field="cursor") from None
 
@@ -46,6 +50,21 @@ class AtpQueries:
         )
         row = await cur.fetchone()
         return int(row[0]) if row else 0
+
+    async def channel_and_position(
+        self, conn: AsyncConnection[Any], channel: str
+    ) -> tuple[bool, int]:
+        """Whether ``channel`` exists, and the position the read model reached: one trip."""
+        cur = await conn.execute(
+            self._sql(
+                "SELECT EXISTS (SELECT 1 FROM {s}.channels WHERE code = %s), "
+                "(SELECT position FROM {s}.tracking WHERE log = %s)"
+            ),
+            (channel, LOG),
+        )
+        row = await cur.fetchone()
+        assert row is not None
+        return bool(row[0]), int(row[1] or 0)
 
     async def channel_exists(self, conn: AsyncConnection[Any], channel: str) -> bool:
         cur = await conn.execute(

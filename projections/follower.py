@@ -21,6 +21,7 @@ from eventsourcing.persistence import StoredEvent
 from psycopg.sql import SQL, Identifier
 
 from infrastructure.eventstore import EventMeta, LedgerMapper, make_mapper
+from infrastructure.metrics import PROJECTION_FAILURES
 
 log = structlog.get_logger(__name__)
 
@@ -63,7 +64,6 @@ class Follower:
             "SELECT notification_id, originator_id, originator_version, topic, state "
             "FROM {} WHERE notification_id > %s ORDER BY notification_id LIMIT %s"
         ).format(Identifier(events_table))
-        self.applied = 0  # events applied by this follower, for metrics
 
     def setup(self) -> None:
         with psycopg.connect(self.conninfo) as conn:
@@ -84,7 +84,6 @@ class Follower:
                 if rows:
                     self.projection.advance(cur, rows[-1][0])
             total += len(rows)
-            self.applied += len(rows)
             if len(rows) < self.batch_size:
                 return total
 
@@ -99,9 +98,9 @@ class Follower:
                     psycopg.connect(self.conninfo) as worker,
                 ):
                     listener.execute(SQL("LISTEN {}").format(Identifier(channel)))
-                    backoff = 0.2
                     while not stop.is_set():
                         self.catch_up(worker)
+                        backoff = 0.2  # reset only once a catch-up succeeded
                         # Returns on the first notification or after the poll interval.
                         for _ in listener.notifies(timeout=self.poll_interval, stop_after=1):
                             pass
@@ -112,8 +111,15 @@ class Follower:
                     error=str(error),
                     retry_in=backoff,
                 )
-                stop.wait(backoff)
-                backoff = min(backoff * 2, 5.0)
+            except Exception:
+                # An event this projection cannot apply must not kill the thread silently:
+                # say so loudly, count it, and try again (the batch was rolled back).
+                PROJECTION_FAILURES.labels(self.projection.name).inc()
+                log.exception(
+                    "projection.batch_failed", projection=self.projection.name, retry_in=backoff
+                )
+            stop.wait(backoff)
+            backoff = min(backoff * 2, 30.0)
 
     def start(self) -> tuple[threading.Thread, threading.Event]:
         stop = threading.Event()

@@ -57,8 +57,11 @@ def swap_in(conninfo: str, live: str, rebuilt: str) -> None:
     from the rebuilt schema's own tracking position."""
     old = f"{live}_replaced"
     with psycopg.connect(conninfo) as conn, conn.transaction():
-        # The live follower holds this row during each batch: wait for it, then keep it out.
-        conn.execute(SQL("SELECT 1 FROM {}.tracking FOR UPDATE").format(Identifier(live)))
+        # Wait for the live follower's batch to end, then keep it out until the swap commits;
+        # it then finds the tracking table by name again, in the rebuilt schema.
+        conn.execute(
+            SQL("LOCK TABLE {}.tracking IN ACCESS EXCLUSIVE MODE").format(Identifier(live))
+        )
         conn.execute(SQL("DROP SCHEMA IF EXISTS {} CASCADE").format(Identifier(old)))
         conn.execute(SQL("ALTER SCHEMA {} RENAME TO {}").format(Identifier(live), Identifier(old)))
         conn.execute(

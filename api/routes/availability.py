@@ -37,13 +37,14 @@ class AvailabilityController(Controller):
         ],
     ) -> dict[str, Any]:
         """Available-to-promise of each SKU for this channel (unknown SKUs are listed apart)."""
+        check_code(channel, "channel")  # path parameters are not checked against their pattern
         for code in sku:
             check_code(code, "sku")
         async with services.read_pool.connection() as conn:
-            if not await services.queries.channel_exists(conn, channel):
+            exists, position = await services.queries.channel_and_position(conn, channel)
+            if not exists:
                 raise UnknownChannel(f"no channel {channel!r}", channel=channel)
             items = await services.queries.availability(conn, channel, sorted(set(sku)))
-            position = await services.queries.position(conn)
         known = {item["sku"] for item in items}
         return {
             "channel": channel,
@@ -68,6 +69,7 @@ class AvailabilityController(Controller):
 
         Pass the returned ``next_cursor`` to continue; an empty ``items`` means up to date.
         """
+        check_code(channel, "channel")
         after = Cursor.decode(cursor) if cursor is not None else None
         async with services.read_pool.connection() as conn:
             if not await services.queries.channel_exists(conn, channel):

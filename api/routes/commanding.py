@@ -7,11 +7,9 @@ import re
 from collections.abc import Callable
 from typing import Any, TypeVar
 
-import msgspec
 from litestar import Request, Response
 
 from api.auth import principal_of
-from api.problems import problem
 from api.schemas import Strict, decode_strict
 from application.access import Principal
 from application.commands import Outcome
@@ -83,23 +81,24 @@ async def execute(
     status: int = 200,
 ) -> Response[Any]:
     raw = await request.body()
-    payload: Any = None
-    if model is not None:
-        try:
-            payload = decode_strict(raw, model)
-        except msgspec.DecodeError as error:
-            return problem(400, "invalid-request", "Invalid request", str(error), request)
-        except msgspec.ValidationError as error:
-            return problem(400, "invalid-request", "Invalid request", str(error), request)
+    # Malformed or mistyped bodies raise msgspec errors: 400 problems (api.problems).
+    payload = decode_strict(raw, model) if model is not None else None
     try:
         outcome = await asyncio.to_thread(command, payload, command_request(request, raw))
     except DomainError as error:
         COMMANDS.labels(name, error.code).inc()
         raise
+    return respond(name, outcome, status)
+
+
+def respond(
+    name: str, outcome: Outcome, status: int, extra: dict[str, Any] | None = None
+) -> Response[Any]:
+    """A command's answer: its body (plus ``extra``), ETag, log position, replay mark."""
     COMMANDS.labels(name, "replayed" if outcome.replayed else "ok").inc()
     headers = {"etag": f'"{outcome.version}"'}
     if outcome.position is not None:
         headers["ledgerline-position"] = str(outcome.position)
     if outcome.replayed:
         headers["idempotent-replayed"] = "true"
-    return Response(outcome.body, status_code=status, headers=headers)
+    return Response({**outcome.body, **(extra or {})}, status_code=status, headers=headers)

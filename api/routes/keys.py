@@ -12,11 +12,10 @@ from litestar.di import NamedDependency
 from litestar.params import JSONBody
 
 from api.auth import admits
-from api.routes.commanding import command_request, execute
+from api.routes.commanding import command_request, execute, respond
 from api.schemas import Code, Name, Strict, decode_strict
 from api.services import Services
 from application.commands import Request as CommandRequest
-from infrastructure.metrics import COMMANDS
 
 
 class KeyCreate(Strict):
@@ -57,13 +56,7 @@ class KeyController(Controller):
             expires_at=body.expires_at,
             request=command_request(request, raw),
         )
-        COMMANDS.labels("create_key", "replayed" if issued.outcome.replayed else "ok").inc()
-        headers = {"etag": f'"{issued.outcome.version}"'}
-        if issued.outcome.replayed:
-            headers["idempotent-replayed"] = "true"
-        return Response(
-            {**issued.outcome.body, "token": issued.token}, status_code=201, headers=headers
-        )
+        return respond("create_key", issued.outcome, 201, {"token": issued.token})
 
     @get("/", operation_id="listKeys", opt=admits("admin"))
     async def list_keys(self, services: NamedDependency[Services]) -> list[dict[str, Any]]:

@@ -25,6 +25,7 @@ from api.schemas import (
 from api.services import Services
 from application.commands import Request as CommandRequest
 from domain.errors import UnknownSku
+from domain.identity import check_code
 
 
 class SkuController(Controller):
@@ -49,6 +50,7 @@ class SkuController(Controller):
     @get("/stock", operation_id="getStock", opt=admits("admin", "operator", "auditor"))
     async def stock(self, sku: Code, services: NamedDependency[Services]) -> dict[str, Any]:
         """On hand, reserved and available per location, and ATP per channel (read model)."""
+        check_code(sku, "sku")  # path parameters are not checked against their pattern
         async with services.read_pool.connection() as conn:
             picture = await services.queries.stock_picture(conn, sku)
         if picture is None:

@@ -14,6 +14,7 @@ import psycopg
 import pytest
 from litestar import Litestar, get
 from litestar.testing import TestClient
+from prometheus_client import REGISTRY
 from structlog.testing import capture_logs
 
 from api.app import create_app
@@ -246,6 +247,30 @@ def test_a_channel_key_reaches_nothing_of_another_channel(
     for method, path, body in attempts:
         answer = client.request(method, path, json=body, headers=channel_a)
         assert answer.status_code in (403, 404), (path, answer.status_code, answer.text)
+    # and what channel A's own successful writes answer shows only channel A's figure
+    own = client.post(
+        "/v1/skus/SKU-1/reservations",
+        json={"reservation_id": "own-1", "location": "WH-A", "quantity": 1, "reference": "x"},
+        headers=channel_a,
+    )
+    assert own.status_code == 201, own.text
+    for answer in (
+        own,
+        client.post("/v1/skus/SKU-1/reservations/own-1/commit", json={}, headers=channel_a),
+    ):
+        body = answer.json()
+        assert set(body) == {"sku", "version", "channel", "available", "reservation"}
+        assert body["channel"] == "chan-a"
+        assert "WH-B" not in answer.text
+        assert "chan-b" not in answer.text
+    # and asking too much at channel B's location says nothing of the stock there
+    probe = client.post(
+        "/v1/skus/SKU-1/reservations",
+        json={"reservation_id": "probe", "location": "WH-B", "quantity": 10**6, "reference": "x"},
+        headers=channel_a,
+    )
+    assert probe.json()["type"] == "urn:ledgerline:problem:location-not-in-channel"
+    assert "available" not in probe.json()
     # and channel B's reservation is untouched
     stock = client.get("/v1/skus/SKU-1/stock").json()
     assert {row["location"]: row["reserved"] for row in stock["locations"]}["WH-B"] == 1
@@ -366,14 +391,38 @@ def test_a_key_over_its_rate_gets_429_with_retry_after(
 def test_refusals_are_logged_without_the_key_and_counted(
     client: TestClient[Litestar], world: dict[str, str]
 ) -> None:
+    def refusals(reason: str) -> float:
+        value = REGISTRY.get_sample_value("ledgerline_auth_refusals_total", {"reason": reason})
+        return value or 0.0
+
+    before = {reason: refusals(reason) for reason in ("invalid", "denied")}
     wrong = world["wrong"]
     with capture_logs() as logs:
         assert client.get("/v1/locations", headers=bearer(wrong)).status_code == 401
         assert client.get("/v1/keys", headers=bearer(world["auditor"])).status_code == 403
-    refusals = [entry for entry in logs if entry["event"] == "auth.refused"]
-    assert [entry["reason"] for entry in refusals] == ["invalid", "denied"]
+    logged = [entry for entry in logs if entry["event"] == "auth.refused"]
+    assert [entry["reason"] for entry in logged] == ["invalid", "denied"]
     assert wrong not in repr(logs)
     assert wrong.split("_", 2)[2] not in repr(logs)
-    metrics = client.get("/metrics").text
-    assert 'ledgerline_auth_refusals_total{reason="invalid"}' in metrics
-    assert 'ledgerline_auth_refusals_total{reason="denied"}' in metrics
+    assert refusals("invalid") == before["invalid"] + 1
+    assert refusals("denied") == before["denied"] + 1
+    assert "ledgerline_auth_refusals_total" in client.get("/metrics").text
+
+
+def test_a_revoked_key_stays_refused_even_if_a_stale_copy_is_cached(
+    services: Services,
+) -> None:
+    # Given a key that was loaded (cached) before it was revoked in this process
+    token = issue_key(services, "auditor")
+    key_id = token.split("_")[1]
+    now = datetime.now(UTC)
+    assert services.access.authenticate(token, now) is not None
+    stale = services.access._cache[key_id]
+    services.access.revoke_key(key_id, now=now)
+
+    # When a load that began before the revocation puts the old state back
+    services.access._cache[key_id] = stale
+
+    # Then the key is still refused
+    assert services.access.authenticate(token, now) is None
+    assert services.access.authenticate_cached(token, now) is None

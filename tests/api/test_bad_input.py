@@ -29,6 +29,34 @@ def network(client: TestClient[Litestar]) -> TestClient[Litestar]:
 
 RECEIPTS = "/v1/skus/SKU-1/receipts"
 CASES: list[tuple[str, str, Any, int, str]] = [
+    (
+        "coordinate too fine to store",
+        "/v1/locations/WH2",
+        {"name": "x", "kind": "store", "latitude": "1e-20000", "longitude": "1"},
+        422,
+        "invalid-value",
+    ),
+    (
+        "NUL in a name",
+        "/v1/locations/WH2",
+        {"name": "bad\u0000name", "kind": "store"},
+        422,
+        "invalid-value",
+    ),
+    (
+        "control character in a reference",
+        "/v1/skus/SKU-1/reservations",
+        {"reservation_id": "r9", "location": "WH1", "quantity": 1, "reference": "a\u0007b"},
+        422,
+        "invalid-value",
+    ),
+    (
+        "key expiry as a number",
+        "/v1/keys",
+        {"name": "k", "roles": ["auditor"], "expires_at": 1893456000},
+        400,
+        "invalid-request",
+    ),
     ("negative quantity", RECEIPTS, {"location": "WH1", "quantity": -1}, 400, "invalid-request"),
     ("zero quantity", RECEIPTS, {"location": "WH1", "quantity": 0}, 400, "invalid-request"),
     ("fractional quantity", RECEIPTS, {"location": "WH1", "quantity": 1.5}, 400, "invalid-request"),
@@ -106,7 +134,7 @@ CASES: list[tuple[str, str, Any, int, str]] = [
         "invalid-value",
     ),
     (
-        "count below reserved is fine but unknown reason is not",
+        "unknown adjustment reason",
         "/v1/skus/SKU-1/adjustments",
         {"location": "WH1", "reason": "theft", "quantity": -1},
         400,
@@ -146,7 +174,7 @@ def test_bad_input_is_a_problem_and_writes_nothing(
     # When a bad command is sent
     if isinstance(body, bytes):
         answer = network.post(path, content=body, headers={"content-type": "application/json"})
-    elif path.startswith("/v1/channels") or path == "/v1/skus/SKU-2":
+    elif path.startswith(("/v1/channels", "/v1/locations")) or path == "/v1/skus/SKU-2":
         answer = network.put(path, json=body)
     else:
         answer = network.post(path, json=body)
@@ -168,3 +196,22 @@ def test_unknown_route_and_method_are_problems_too(client: TestClient[Litestar])
     wrong = client.delete("/v1/locations/WH1")
     assert wrong.status_code == 405
     assert wrong.json()["type"] == "urn:ledgerline:problem:method-not-allowed"
+
+
+@pytest.mark.parametrize(
+    "path",
+    [
+        "/v1/skus/a%00b/stock",
+        "/v1/channels/we%00b/availability?sku=A",
+        "/v1/channels/web/availability?sku=A%00",
+        "/v1/channels/we%00b/availability/changes",
+        "/v1/channels/web/availability/changes?cursor=OTk5OTk5OTk5OTk5OTk5OTk5OTk6QQ==",
+        "/v1/channels/web/availability/changes?cursor=MTphAGI=",
+    ],
+)
+def test_odd_characters_in_paths_and_cursors_are_problems_not_crashes(
+    network: TestClient[Litestar], path: str
+) -> None:
+    answer = network.get(path)
+    assert 400 <= answer.status_code < 500, answer.text
+    assert answer.headers["content-type"].startswith(PROBLEM)

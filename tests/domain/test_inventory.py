@@ -1285,3 +1285,18 @@ def test_a_deep_copy_is_independent_of_the_original() -> None:
     assert original.safety_buffers == {"web": 1}
     assert original.pending_events == []
     assert clone.at(WH1) == LocationStock(on_hand=13, reserved=1)
+
+
+def test_a_channel_asking_at_a_location_not_its_own_learns_nothing_of_its_stock() -> None:
+    # Given stock at a location that does not feed the web channel
+    inventory = given_inventory(WH_1=3)
+
+    # When the web channel asks there for more than is available
+    with pytest.raises(LocationNotInChannel) as refused:
+        inventory.reserve(
+            "R-1", WH1, 50, reference="o", now=NOW, channel="web", channel_locations=["WH-9"]
+        )
+
+    # Then it is told the location is not its own, and nothing about the figures there
+    assert "available" not in refused.value.facts
+    assert new_events(inventory) == []

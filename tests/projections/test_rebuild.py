@@ -3,9 +3,12 @@
 from __future__ import annotations
 
 import random
+import threading
+import time
 from datetime import UTC, datetime, timedelta
 
 import psycopg
+from prometheus_client import REGISTRY
 
 from api.services import Services
 from domain.errors import DomainError
@@ -153,3 +156,37 @@ def test_a_rebuild_swapped_in_keeps_following_the_log(services: Services) -> Non
     # Then the swapped-in model kept up and still equals a fresh rebuild
     rebuild_atp(services.follower.conninfo, services.follower.events_table, "atp_check")
     assert differences(services.follower.conninfo, "atp", "atp_check") == {}
+
+
+def test_an_event_the_projection_cannot_apply_is_reported_and_retried_not_fatal(
+    services: Services,
+) -> None:
+    # Given a live projection, and a stored event it cannot decode
+    services.inventory.put_location("WH1", "WH1", "warehouse")
+    settle(services)
+    failures = (
+        REGISTRY.get_sample_value("ledgerline_projection_failures_total", {"projection": "atp:atp"})
+        or 0.0
+    )
+    with psycopg.connect(services.follower.conninfo) as conn:
+        conn.execute(
+            "INSERT INTO inventory_events (originator_id, originator_version, topic, state) "
+            "VALUES (gen_random_uuid(), 1, 'nowhere:Nothing', '{}')"
+        )
+
+    # When the follower meets it
+    deadline = time.monotonic() + 10
+    while (
+        REGISTRY.get_sample_value("ledgerline_projection_failures_total", {"projection": "atp:atp"})
+        or 0.0
+    ) <= failures and time.monotonic() < deadline:
+        time.sleep(0.05)
+
+    # Then the failure is counted, the follower thread lives on, and nothing was half-applied
+    assert (
+        REGISTRY.get_sample_value("ledgerline_projection_failures_total", {"projection": "atp:atp"})
+        or 0.0
+    ) > failures
+    assert any(t.name == "projection-atp:atp" and t.is_alive() for t in threading.enumerate())
+    with psycopg.connect(services.follower.conninfo) as conn:
+        assert services.follower.projection.position(conn) == services.follower.head() - 1
