@@ -12,7 +12,7 @@ SCHEMA_VERSION = 1
 
 @dataclass(frozen=True)
 class CommandContext:
-    """The metadata every stored event carries besides its data (see docs/events.md)."""
+    """The metadata every stored event carries besides its data (docs/decisions/0002)."""
 
     actor: str = "system"
     channel: str | None = None
