@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import asyncio
 import json
 import os
 import signal
@@ -26,6 +27,7 @@ from application.context import CommandContext
 from domain.errors import DomainError
 from infrastructure.eventstore import application_env, events_table
 from infrastructure.log import configure_logging
+from infrastructure.relay import Relay, start_in_thread
 from infrastructure.servers import ServerUrls, describe, running_servers
 from infrastructure.settings import Settings, get_settings
 from projections.rebuild import differences, rebuild_atp, swap_in
@@ -55,6 +57,7 @@ def cmd_up(args: argparse.Namespace) -> int:
     settings = get_settings()
     with _services(settings) as (urls, services):
         thread, stop = services.follower.start()
+        relay_thread, relay_stop = start_in_thread(Relay(urls.database_url, urls.nats_url))
         new_keys: list[tuple[str, str]] = []
         if not services.access.has_keys():
             # A new store: the first admin key is made here and shown this once.
@@ -91,7 +94,26 @@ def cmd_up(args: argparse.Namespace) -> int:
             )
         finally:
             stop.set()
+            relay_stop.set()
             thread.join(timeout=10)
+            relay_thread.join(timeout=10)
+    return 0
+
+
+def cmd_relay(args: argparse.Namespace) -> int:
+    """Only the relay: the inventory log onto NATS JetStream, until stopped."""
+    settings = get_settings()
+    with running_servers(settings) as urls:
+        relay = Relay(urls.database_url, urls.nats_url)
+        stop = asyncio.Event()
+
+        async def main() -> None:
+            loop = asyncio.get_running_loop()
+            for signum in (signal.SIGTERM, signal.SIGINT):
+                loop.add_signal_handler(signum, stop.set)
+            await relay.run(stop)
+
+        asyncio.run(main())
     return 0
 
 
@@ -185,6 +207,9 @@ def main(argv: Sequence[str] | None = None) -> int:
     demo = sub.add_parser("demo", help="same as 'up --demo'")
     demo.add_argument("--port", type=int, default=None)
     demo.set_defaults(func=cmd_up, demo=True)
+
+    relay = sub.add_parser("relay", help="publish stored events to NATS JetStream")
+    relay.set_defaults(func=cmd_relay)
 
     project = sub.add_parser("project", help="read-model maintenance")
     project_sub = project.add_subparsers(dest="action", required=True)

@@ -29,3 +29,9 @@ PROJECTION_FAILURES = Counter(
     "Batches a projection failed to apply (rolled back and retried)",
     ["projection"],
 )
+RELAY_PUBLISHED = Counter(
+    "ledgerline_relay_published_total", "Events published to JetStream and acked", ["log"]
+)
+RELAY_FAILURES = Counter(
+    "ledgerline_relay_failures_total", "Relay sessions that failed and were retried"
+)

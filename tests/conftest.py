@@ -8,6 +8,8 @@ ones instead. Tests never share a database, so they never see each other's event
 from __future__ import annotations
 
 import os
+import shutil
+import tempfile
 import uuid
 from collections.abc import Iterator
 from datetime import UTC, datetime
@@ -31,8 +33,10 @@ from infrastructure.servers import (
 
 
 @pytest.fixture(scope="session")
-def servers(tmp_path_factory: pytest.TempPathFactory) -> Iterator[ServerUrls]:
-    data = Path(os.environ.get("LEDGERLINE_TEST_DATA_DIR") or tmp_path_factory.mktemp("servers"))
+def servers() -> Iterator[ServerUrls]:
+    # Not under pytest's temp root: every pytest session on the machine resets that to mode
+    # 700, which would lock the embedded PostgreSQL's own user out of its data mid-run.
+    data = Path(os.environ.get("LEDGERLINE_TEST_DATA_DIR") or tempfile.mkdtemp(prefix="ll-test-"))
     postgres = nats = None
     database_url = os.environ.get("LEDGERLINE_DATABASE_URL")
     nats_url = os.environ.get("LEDGERLINE_NATS_URL")
@@ -49,6 +53,8 @@ def servers(tmp_path_factory: pytest.TempPathFactory) -> Iterator[ServerUrls]:
             nats.close()
         if postgres is not None:
             postgres.stop()
+        if "LEDGERLINE_TEST_DATA_DIR" not in os.environ:
+            shutil.rmtree(data, ignore_errors=True)
 
 
 @pytest.fixture
