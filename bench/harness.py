@@ -7,14 +7,13 @@ import os
 import platform
 import statistics
 import tempfile
-import uuid
 from collections.abc import Iterator
-from contextlib import contextmanager
+from contextlib import AbstractContextManager, contextmanager
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
 
-from infrastructure.servers import ServerUrls, drop_database, ensure_database, running_servers
+from infrastructure.servers import ServerUrls, running_servers, temporary_database
 from infrastructure.settings import Settings, get_settings
 
 RESULTS = Path(__file__).resolve().parent / "results"
@@ -75,14 +74,8 @@ def servers() -> Iterator[ServerUrls]:
             yield urls
 
 
-@contextmanager
-def fresh_database(urls: ServerUrls) -> Iterator[str]:
-    name = f"bench_{uuid.uuid4().hex[:12]}"
-    url = ensure_database(urls.database_url, name)
-    try:
-        yield url
-    finally:
-        drop_database(urls.database_url, name)
+def fresh_database(urls: ServerUrls) -> AbstractContextManager[str]:
+    return temporary_database(urls.database_url, "bench")
 
 
 def write(results: list[Result]) -> Path:

@@ -13,6 +13,7 @@ import socket
 import subprocess
 import sys
 import time
+import uuid
 import warnings
 from collections.abc import Iterator
 from contextlib import ExitStack, contextmanager
@@ -157,6 +158,17 @@ def ensure_database(conninfo: str, dbname: str) -> str:
                 psycopg.sql.SQL("CREATE DATABASE {}").format(psycopg.sql.Identifier(dbname))
             )
     return with_database(conninfo, dbname)
+
+
+@contextmanager
+def temporary_database(conninfo: str, prefix: str) -> Iterator[str]:
+    """A new, empty database on the server behind ``conninfo``, dropped afterwards."""
+    name = f"{prefix}_{uuid.uuid4().hex[:16]}"
+    url = ensure_database(conninfo, name)
+    try:
+        yield url
+    finally:
+        drop_database(conninfo, name)
 
 
 def drop_database(conninfo: str, dbname: str) -> None:

@@ -10,7 +10,6 @@ from __future__ import annotations
 import os
 import shutil
 import tempfile
-import uuid
 from collections.abc import Iterator
 from datetime import UTC, datetime
 from pathlib import Path
@@ -27,8 +26,7 @@ from infrastructure.servers import (
     EmbeddedNats,
     EmbeddedPostgres,
     ServerUrls,
-    drop_database,
-    ensure_database,
+    temporary_database,
 )
 
 
@@ -59,12 +57,8 @@ def servers() -> Iterator[ServerUrls]:
 
 @pytest.fixture
 def database(servers: ServerUrls) -> Iterator[str]:
-    name = f"test_{uuid.uuid4().hex[:16]}"
-    url = ensure_database(servers.database_url, name)
-    try:
+    with temporary_database(servers.database_url, "test") as url:
         yield url
-    finally:
-        drop_database(servers.database_url, name)
 
 
 def count_events(database_url: str) -> int:

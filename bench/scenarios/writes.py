@@ -7,6 +7,7 @@ import time
 import uuid
 from collections.abc import Callable
 from datetime import UTC, datetime
+from typing import Any
 
 import psycopg
 
@@ -43,6 +44,26 @@ def _hammer(clients: int, seconds: float, work: Callable[[int, int], bool]) -> t
     for thread in threads:
         thread.join()
     return sum(counts), time.perf_counter() - started
+
+
+def _sql_baseline(
+    urls: ServerUrls,
+    clients: int,
+    seconds: float,
+    setup: list[str],
+    statement: Callable[[psycopg.Connection[Any], int], bool],
+) -> tuple[int, float]:
+    """The plain-SQL way, in a database of its own: ``statement`` per client connection."""
+    with fresh_database(urls) as db:
+        with psycopg.connect(db, autocommit=True) as conn:
+            for sql in setup:
+                conn.execute(sql)
+        connections = [psycopg.connect(db, autocommit=True) for _ in range(clients)]
+        try:
+            return _hammer(clients, seconds, lambda i, n: statement(connections[i], n))
+        finally:
+            for conn in connections:
+                conn.close()
 
 
 def hot_sku(urls: ServerUrls, quick: bool) -> Result:
@@ -82,29 +103,25 @@ def hot_sku(urls: ServerUrls, quick: bool) -> Result:
         finally:
             app.close()
 
-    with fresh_database(urls) as db:
-        with psycopg.connect(db, autocommit=True) as conn:
-            conn.execute(
-                "CREATE TABLE stock (sku text, location text, on_hand bigint, "
-                "reserved bigint, PRIMARY KEY (sku, location))"
-            )
-            conn.execute(
-                "INSERT INTO stock VALUES ('HOT','WH1',%s,0), ('HOT','WH2',%s,0)",
-                (STOCK // 2, STOCK // 2),
-            )
-        connections = [psycopg.connect(db, autocommit=True) for _ in range(clients)]
+    def update(conn: psycopg.Connection[Any], n: int) -> bool:
+        cur = conn.execute(
+            "UPDATE stock SET reserved = reserved + 1 WHERE sku = 'HOT' AND location = %s "
+            "AND on_hand - reserved >= 1",
+            (("WH1", "WH2")[n % 2],),
+        )
+        return cur.rowcount == 1
 
-        def update(i: int, n: int) -> bool:
-            cur = connections[i].execute(
-                "UPDATE stock SET reserved = reserved + 1 WHERE sku = 'HOT' AND location = %s "
-                "AND on_hand - reserved >= 1",
-                (("WH1", "WH2")[n % 2],),
-            )
-            return cur.rowcount == 1
-
-        base_granted, base_elapsed = _hammer(clients, seconds, update)
-        for conn in connections:
-            conn.close()
+    base_granted, base_elapsed = _sql_baseline(
+        urls,
+        clients,
+        seconds,
+        [
+            "CREATE TABLE stock (sku text, location text, on_hand bigint, "
+            "reserved bigint, PRIMARY KEY (sku, location))",
+            f"INSERT INTO stock VALUES ('HOT','WH1',{STOCK // 2},0), ('HOT','WH2',{STOCK // 2},0)",  # noqa: S608 - constants
+        ],
+        update,
+    )
 
     return Result(
         scenario="hot_sku",
@@ -133,26 +150,25 @@ def append(urls: ServerUrls, quick: bool, clients: int) -> Result:
         finally:
             app.close()
 
-    with fresh_database(urls) as db:
-        with psycopg.connect(db, autocommit=True) as conn:
-            conn.execute(
-                "CREATE TABLE events (id bigserial PRIMARY KEY, stream uuid NOT NULL, "
-                "version int NOT NULL, topic text, state bytea, "
-                "UNIQUE (stream, version))"
-            )
-        connections = [psycopg.connect(db, autocommit=True) for _ in range(clients)]
-        payload = b'{"sku": "S-0-0", "name": "appended", "gtin": null}'
+    payload = b'{"sku": "S-0-0", "name": "appended", "gtin": null}'
 
-        def insert(i: int, n: int) -> bool:
-            connections[i].execute(
-                "INSERT INTO events (stream, version, topic, state) VALUES (%s, 1, %s, %s)",
-                (uuid.uuid4(), "domain.inventory:Inventory.SkuRegistered", payload),
-            )
-            return True
+    def insert(conn: psycopg.Connection[Any], n: int) -> bool:
+        conn.execute(
+            "INSERT INTO events (stream, version, topic, state) VALUES (%s, 1, %s, %s)",
+            (uuid.uuid4(), "domain.inventory:Inventory.SkuRegistered", payload),
+        )
+        return True
 
-        rows, base_elapsed = _hammer(clients, seconds, insert)
-        for conn in connections:
-            conn.close()
+    rows, base_elapsed = _sql_baseline(
+        urls,
+        clients,
+        seconds,
+        [
+            "CREATE TABLE events (id bigserial PRIMARY KEY, stream uuid NOT NULL, "
+            "version int NOT NULL, topic text, state bytea, UNIQUE (stream, version))"
+        ],
+        insert,
+    )
 
     return Result(
         scenario=f"append_{clients}_clients",
