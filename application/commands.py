@@ -11,8 +11,9 @@ from __future__ import annotations
 import random
 import threading
 import time
+from collections import deque
 from collections.abc import Callable
-from dataclasses import dataclass, replace
+from dataclasses import dataclass, field, replace
 from typing import Any, TypeVar
 from uuid import UUID
 
@@ -21,7 +22,7 @@ from eventsourcing.application import AggregateNotFoundError, Application
 from eventsourcing.domain import Aggregate
 from eventsourcing.persistence import IntegrityError
 
-from application.context import CommandContext, acting_as
+from application.context import CommandContext, acting_per_event
 from application.idempotency import (
     IdempotencyKeyReused,
     IdempotencyRecord,
@@ -68,23 +69,14 @@ class VersionMismatch(Conflict):
     title = "The resource changed since the version given in If-Match"
 
 
-class _Stripes:
-    """A fixed set of locks: aggregates hash onto them, so memory stays bounded."""
-
-    def __init__(self, count: int = 256) -> None:
-        self._locks = [threading.Lock() for _ in range(count)]
-
-    def __call__(self, aggregate_id: UUID) -> threading.Lock:
-        return self._locks[aggregate_id.int % len(self._locks)]
-
-
 class CommandRunner:
     def __init__(self, app: Application[UUID]) -> None:
         if not isinstance(app.recorder, IdempotencyStore):
             raise TypeError("the application's recorder does not keep idempotency answers")
         self._app = app
         self._store: IdempotencyStore = app.recorder
-        self._locks = _Stripes()
+        self._lanes: dict[UUID, _Lane] = {}
+        self._lanes_lock = threading.Lock()
 
     def _scoped_key(self, request: Request) -> str | None:
         if request.idempotency_key is None:
@@ -114,62 +106,140 @@ class CommandRunner:
         ``decide`` returns the aggregate to save and the answer body; it raises a
         DomainError to refuse, and then nothing is written. With ``missing`` set, an
         absent aggregate is that error instead of None.
+
+        Commands for one aggregate queue up. The first caller leads: it loads the aggregate
+        once, decides a batch of queued commands one after another, saves all their events
+        in one transaction, answers each caller, and hands the lead to the next waiting one.
         """
         key = self._scoped_key(request)
         if key is not None and (earlier := self._replay(key, request)) is not None:
             return earlier
-        context = replace(request.context, idempotency_key=request.idempotency_key)
+        job = _Job(decide, request, key, missing)
+        with self._lanes_lock:
+            lane = self._lanes.setdefault(aggregate_id, _Lane())
+            lane.jobs.append(job)
+            leading = not lane.busy
+            lane.busy = True
+        if not leading:
+            job.wake.wait()
+        if job.lead or leading:
+            self._lead(aggregate_id, lane)
+        return job.result()
+
+    def _lead(self, aggregate_id: UUID, lane: _Lane) -> None:
+        # The leader's own job is first in the lane: its batch includes it.
+        with self._lanes_lock:
+            batch = [lane.jobs.popleft() for _ in range(min(MAX_BATCH, len(lane.jobs)))]
+        try:
+            self._execute(aggregate_id, batch)
+        except BaseException as error:  # no caller may wait forever
+            for job in batch:
+                job.fail(error)
+            raise
+        finally:
+            with self._lanes_lock:
+                if lane.jobs:
+                    lane.jobs[0].lead = True
+                    lane.jobs[0].wake.set()
+                else:
+                    lane.busy = False
+                    del self._lanes[aggregate_id]
+
+    def _execute(self, aggregate_id: UUID, batch: list[_Job]) -> None:
         for attempt in range(MAX_ATTEMPTS):
-            with self._locks(aggregate_id):
-                aggregate: A | None
-                try:
-                    aggregate = self._app.repository.get(aggregate_id)
-                except AggregateNotFoundError:
-                    if missing is not None:
-                        raise missing() from None
-                    aggregate = None
-                if (
-                    request.expected_version is not None
-                    and (aggregate.version if aggregate else 0) != request.expected_version
-                ):
-                    raise VersionMismatch(
-                        f"expected version {request.expected_version}, "
-                        f"found {aggregate.version if aggregate else 0}",
-                        expected=request.expected_version,
-                        actual=aggregate.version if aggregate else 0,
+            open_jobs = [job for job in batch if not job.finished]
+            if not open_jobs:
+                return
+            if self._attempt(aggregate_id, open_jobs):
+                return
+            # Another process wrote this aggregate first: decide again on fresh state.
+            time.sleep(random.uniform(0, min(0.05, 0.001 * 2 ** min(attempt, 6))))  # noqa: S311
+        for job in batch:
+            job.fail(
+                WriteContention(
+                    f"gave up after {MAX_ATTEMPTS} conflicting attempts", attempts=MAX_ATTEMPTS
+                )
+            )
+
+    def _attempt(self, aggregate_id: UUID, jobs: list[_Job]) -> bool:
+        """Decide ``jobs`` in order on the current aggregate and save them together.
+
+        Returns False when the save lost a race and the open jobs must be decided again.
+        """
+        current: Any
+        try:
+            current = self._app.repository.get(aggregate_id)
+        except AggregateNotFoundError:
+            current = None
+        accepted: list[tuple[_Job, Outcome, int | None]] = []  # job, outcome, last event index
+        contexts: dict[int, CommandContext] = {}
+        for job in jobs:
+            version = current.version if current is not None else 0
+            expected = job.request.expected_version
+            if expected is not None and version != expected:
+                job.fail(
+                    VersionMismatch(
+                        f"expected version {expected}, found {version}",
+                        expected=expected,
+                        actual=version,
                     )
-                changed, body = decide(aggregate)
-                pending = changed.pending_events
-                outcome = Outcome(body=body, position=None, version=changed.version)
-                try:
-                    with acting_as(context):
-                        if not pending:
-                            self._record_without_events(key, request, outcome)
-                            return outcome
-                        recordings = self._save(changed, key, request, outcome)
-                except IntegrityError:
-                    if key is not None and (earlier := self._replay(key, request)) is not None:
-                        return earlier
-                    # Another process wrote this aggregate first: decide again on fresh state.
-                    time.sleep(random.uniform(0, min(0.05, 0.001 * 2 ** min(attempt, 6))))  # noqa: S311
-                    continue
-            position = recordings[-1].notification.id if recordings else None
-            return replace(outcome, position=position)
-        raise WriteContention(
-            f"gave up after {MAX_ATTEMPTS} conflicting attempts", attempts=MAX_ATTEMPTS
-        )
+                )
+                continue
+            if current is None and job.missing is not None:
+                job.fail(job.missing())
+                continue
+            before = len(current.pending_events) if current is not None else 0
+            try:
+                changed, body = job.decide(current)
+            except Exception as error:
+                job.fail(error)
+                if current is not None and len(current.pending_events) != before:
+                    return False  # a refused command left events behind: start afresh
+                continue
+            current = changed
+            events = changed.pending_events[before:]
+            context = replace(job.request.context, idempotency_key=job.request.idempotency_key)
+            for event in events:
+                contexts[id(event)] = context
+            last = len(changed.pending_events) - 1 if events else None
+            accepted.append((job, Outcome(body=body, position=None, version=changed.version), last))
+        if not accepted:
+            return True
+        try:
+            positions = self._save(current, accepted, contexts)
+        except IntegrityError:
+            for job, _, _ in accepted:
+                if job.key is not None and (earlier := self._replay(job.key, job.request)):
+                    job.succeed(earlier)
+            return False
+        for (job, outcome, last), position in zip(accepted, positions, strict=True):
+            job.succeed(replace(outcome, position=position if last is not None else None))
+        return True
 
     def _save(
-        self, aggregate: Aggregate, key: str | None, request: Request, outcome: Outcome
-    ) -> list[Any]:
-        if key is None:
-            return self._app.save(aggregate)
+        self,
+        aggregate: Any,
+        accepted: list[tuple[_Job, Outcome, int | None]],
+        contexts: dict[int, CommandContext],
+    ) -> list[int | None]:
+        """Save the batch's events and keyed answers in one transaction; each job's position."""
+        if not aggregate.pending_events:
+            for job, outcome, _ in accepted:
+                self._record_without_events(job.key, job.request, outcome)
+            return [None] * len(accepted)
 
-        def render(position: int) -> bytes:
-            return msgspec.json.encode(replace(outcome, position=position))
+        def renderer(outcome: Outcome) -> Callable[[int | None], bytes]:
+            return lambda position: msgspec.json.encode(replace(outcome, position=position))
 
-        answer = PendingAnswer(key, request.fingerprint, render)
-        return self._app.save(aggregate, idempotency=answer)
+        answers = [
+            PendingAnswer(job.key, job.request.fingerprint, renderer(outcome), last)
+            for job, outcome, last in accepted
+            if job.key is not None
+        ]
+        with acting_per_event(contexts):
+            recordings = self._app.save(aggregate, idempotency=answers)
+        ids = [recording.notification.id for recording in recordings]
+        return [ids[last] if last is not None else None for _, _, last in accepted]
 
     def _record_without_events(self, key: str | None, request: Request, outcome: Outcome) -> None:
         if key is None:
@@ -177,3 +247,43 @@ class CommandRunner:
         answer = msgspec.json.encode(outcome)
         if not self._store.record_answer(IdempotencyRecord(key, request.fingerprint, answer)):
             raise IntegrityError("idempotency key recorded concurrently")
+
+
+MAX_BATCH = 100
+
+
+@dataclass
+class _Job:
+    decide: Callable[[Any], tuple[Any, dict[str, Any]]]
+    request: Request
+    key: str | None
+    missing: Callable[[], NotFound] | None
+    wake: threading.Event = field(default_factory=threading.Event)
+    lead: bool = False  # woken to lead the lane rather than with an answer
+    finished: bool = False
+    outcome: Outcome | None = None
+    error: BaseException | None = None
+
+    def succeed(self, outcome: Outcome) -> None:
+        if not self.finished:
+            self.outcome, self.finished = outcome, True
+            self.wake.set()
+
+    def fail(self, error: BaseException) -> None:
+        if not self.finished:
+            self.error, self.finished = error, True
+            self.wake.set()
+
+    def result(self) -> Outcome:
+        if self.error is not None:
+            raise self.error
+        assert self.outcome is not None
+        return self.outcome
+
+
+@dataclass
+class _Lane:
+    """The commands waiting for one aggregate, and whether a leader is working on them."""
+
+    jobs: deque[_Job] = field(default_factory=deque)
+    busy: bool = False

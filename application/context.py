@@ -21,18 +21,27 @@ class CommandContext:
     idempotency_key: str | None = None
 
 
-_current: ContextVar[CommandContext] = ContextVar("ledgerline_command", default=CommandContext())
+SYSTEM = CommandContext()  # for events saved outside a command (imports, tools)
+
+_per_event: ContextVar[dict[int, CommandContext] | None] = ContextVar(
+    "ledgerline_per_event", default=None
+)
 
 
-def current_context() -> CommandContext:
-    return _current.get()
+def context_of(event: object) -> CommandContext:
+    """The context of the command that produced ``event``: with several commands saved
+    together, each event keeps its own command's actor, correlation and idempotency key."""
+    per_event = _per_event.get()
+    if per_event is not None and id(event) in per_event:
+        return per_event[id(event)]
+    return SYSTEM
 
 
 @contextmanager
-def acting_as(context: CommandContext) -> Iterator[CommandContext]:
-    """Events recorded inside this block carry ``context`` in their metadata."""
-    token = _current.set(context)
+def acting_per_event(contexts: dict[int, CommandContext]) -> Iterator[None]:
+    """Events saved inside this block carry the context ``contexts`` maps them to."""
+    token = _per_event.set(contexts)
     try:
-        yield context
+        yield
     finally:
-        _current.reset(token)
+        _per_event.reset(token)

@@ -28,7 +28,8 @@ class PendingAnswer:
 
     key: str
     fingerprint: str
-    render: Callable[[int], bytes]  # last notification id -> answer bytes
+    render: Callable[[int | None], bytes]  # the command's log position -> answer bytes
+    event_index: int | None  # which of the saved events is the command's last; None: none
 
 
 @runtime_checkable

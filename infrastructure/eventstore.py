@@ -29,7 +29,7 @@ from psycopg.conninfo import conninfo_to_dict
 from psycopg.rows import DictRow
 from psycopg.sql import SQL, Identifier
 
-from application.context import SCHEMA_VERSION, current_context
+from application.context import SCHEMA_VERSION, context_of
 from application.idempotency import IdempotencyRecord, PendingAnswer
 
 META = "_meta"
@@ -48,7 +48,7 @@ class EventMeta:
 
 class LedgerMapper(Mapper[UUID]):
     def to_stored_event(self, domain_event: Any) -> StoredEvent:
-        context = current_context()
+        context = context_of(domain_event)
         event_id = uuid4()
         state = dict(vars(domain_event))
         state[META] = {
@@ -124,11 +124,21 @@ class LedgerRecorder(PostgresApplicationRecorder):
         self, curs: Cursor[DictRow], stored_events: Any, **kwargs: Any
     ) -> Any:
         ids = super()._fetch_ids_after_insert_events(curs, stored_events, **kwargs)
-        pending: PendingAnswer | None = kwargs.get("idempotency")
-        if pending is not None and ids:
+        answers: list[PendingAnswer] = kwargs.get("idempotency") or []
+        if answers and ids:
             # Same transaction as the events: a duplicate key rolls them back with it.
-            curs.execute(
-                self._insert_answer, (pending.key, pending.fingerprint, pending.render(ids[-1]))
+            curs.executemany(
+                self._insert_answer,
+                [
+                    (
+                        answer.key,
+                        answer.fingerprint,
+                        answer.render(
+                            None if answer.event_index is None else ids[answer.event_index]
+                        ),
+                    )
+                    for answer in answers
+                ],
             )
         return ids
 

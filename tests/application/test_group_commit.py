@@ -1,0 +1,72 @@
+"""Commands saved together keep their own identity: metadata, positions, stored answers."""
+
+from __future__ import annotations
+
+import threading
+from concurrent.futures import ThreadPoolExecutor
+from datetime import UTC, datetime
+
+from application.commands import Request
+from application.context import CommandContext
+from application.inventory import InventoryApp
+from domain.network import ChannelKind, LocationKind
+from infrastructure.eventstore import application_env, make_mapper
+
+
+def test_each_command_in_a_shared_save_keeps_its_actor_key_and_position(database: str) -> None:
+    # Given a SKU and 24 callers, each acting as someone else with a key of its own
+    app = InventoryApp(application_env(database, pool_size=4))
+    try:
+        app.put_location("WH1", "WH1", LocationKind.WAREHOUSE)
+        app.put_channel("web", "Web", ChannelKind.WEB_SHOP, ["WH1"])
+        app.register_sku("HOT", "Hot")
+        app.receive("HOT", "WH1", 1000)
+        now = datetime.now(UTC)
+        barrier = threading.Barrier(24)
+
+        def reserve(n: int) -> tuple[int, int | None]:
+            request = Request(
+                CommandContext(actor=f"actor-{n}", correlation_id=f"corr-{n}"),
+                idempotency_key=f"key-{n}",
+                fingerprint=f"fp-{n}",
+            )
+            barrier.wait()
+            outcome = app.reserve(
+                "HOT", f"r{n}", "WH1", 1, reference=f"o{n}", now=now, request=request
+            )
+            return n, outcome.position
+
+        # When they all reserve at once (so their commands are decided and saved in batches)
+        with ThreadPoolExecutor(24) as pool:
+            answered = dict(pool.map(reserve, range(24)))
+
+        # Then every stored reservation carries its own caller's metadata,
+        mapper = make_mapper()
+        seen: dict[int, int] = {}
+        for notification in app.recorder.select_notifications(1, 1000):
+            event, meta = mapper.decode(notification)
+            if type(event).__qualname__ == "Inventory.StockReserved":
+                n = int(event.reservation_id[1:])
+                assert meta.actor == f"actor-{n}"
+                assert meta.correlation_id == f"corr-{n}"
+                assert meta.idempotency_key == f"key-{n}"
+                seen[n] = notification.id
+        # and each caller was told the position of its own event
+        assert seen == answered
+        # and a retry of any of them replays that same answer
+        retry = app.reserve(
+            "HOT",
+            "r7",
+            "WH1",
+            1,
+            reference="o7",
+            now=now,
+            request=Request(
+                CommandContext(actor="actor-7"), idempotency_key="key-7", fingerprint="fp-7"
+            ),
+        )
+        assert retry.replayed
+        assert retry.position == answered[7]
+        assert app.stock("HOT").at("WH1").reserved == 24
+    finally:
+        app.close()
