@@ -29,7 +29,7 @@ from application.idempotency import (
     IdempotencyStore,
     PendingAnswer,
 )
-from domain.errors import Conflict, NotFound
+from domain.errors import Conflict, DomainError, NotFound
 
 A = TypeVar("A", bound=Aggregate)
 
@@ -146,20 +146,22 @@ class CommandRunner:
                     del self._lanes[aggregate_id]
 
     def _execute(self, aggregate_id: UUID, batch: list[_Job]) -> None:
-        for attempt in range(MAX_ATTEMPTS):
-            open_jobs = [job for job in batch if not job.finished]
-            if not open_jobs:
-                return
+        conflicts = 0
+        while open_jobs := [job for job in batch if not job.finished]:
             if self._attempt(aggregate_id, open_jobs):
+                continue  # saved; jobs left open (repeats of a key) go in the next round
+            conflicts += 1
+            if conflicts >= MAX_ATTEMPTS:
+                for job in open_jobs:
+                    job.fail(
+                        WriteContention(
+                            f"gave up after {MAX_ATTEMPTS} conflicting attempts",
+                            attempts=MAX_ATTEMPTS,
+                        )
+                    )
                 return
             # Another process wrote this aggregate first: decide again on fresh state.
-            time.sleep(random.uniform(0, min(0.05, 0.001 * 2 ** min(attempt, 6))))  # noqa: S311
-        for job in batch:
-            job.fail(
-                WriteContention(
-                    f"gave up after {MAX_ATTEMPTS} conflicting attempts", attempts=MAX_ATTEMPTS
-                )
-            )
+            time.sleep(random.uniform(0, min(0.05, 0.001 * 2 ** min(conflicts, 6))))  # noqa: S311
 
     def _attempt(self, aggregate_id: UUID, jobs: list[_Job]) -> bool:
         """Decide ``jobs`` in order on the current aggregate and save them together.
@@ -173,7 +175,22 @@ class CommandRunner:
             current = None
         accepted: list[tuple[_Job, Outcome, int | None]] = []  # job, outcome, last event index
         contexts: dict[int, CommandContext] = {}
+        keys_in_batch: set[str] = set()
         for job in jobs:
+            if job.key is not None:
+                if job.key in keys_in_batch:
+                    job.deferred = True  # a repeat of a request in this batch: next round
+                    continue
+                keys_in_batch.add(job.key)
+                if job.deferred:  # its twin may have been answered meanwhile
+                    try:
+                        earlier = self._replay(job.key, job.request)
+                    except DomainError as error:
+                        job.fail(error)
+                        continue
+                    if earlier is not None:
+                        job.succeed(earlier)
+                        continue
             version = current.version if current is not None else 0
             expected = job.request.expected_version
             if expected is not None and version != expected:
@@ -260,6 +277,7 @@ class _Job:
     missing: Callable[[], NotFound] | None
     wake: threading.Event = field(default_factory=threading.Event)
     lead: bool = False  # woken to lead the lane rather than with an answer
+    deferred: bool = False  # held back as a repeat of another request in its batch
     finished: bool = False
     outcome: Outcome | None = None
     error: BaseException | None = None

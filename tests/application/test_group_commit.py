@@ -3,12 +3,16 @@
 from __future__ import annotations
 
 import threading
+import time
 from concurrent.futures import ThreadPoolExecutor
 from datetime import UTC, datetime
+from typing import Any
 
 from application.commands import Request
 from application.context import CommandContext
 from application.inventory import InventoryApp
+from domain.identity import stream_id
+from domain.inventory import Inventory
 from domain.network import ChannelKind, LocationKind
 from infrastructure.eventstore import application_env, make_mapper
 
@@ -68,5 +72,48 @@ def test_each_command_in_a_shared_save_keeps_its_actor_key_and_position(database
         assert retry.replayed
         assert retry.position == answered[7]
         assert app.stock("HOT").at("WH1").reserved == 24
+    finally:
+        app.close()
+
+
+def test_repeats_of_one_key_queued_in_one_batch_write_once(database: str) -> None:
+    # Given a SKU whose lane is held by a slow command, so what follows queues up together
+    app = InventoryApp(application_env(database, pool_size=4))
+    try:
+        app.put_location("WH1", "WH1", LocationKind.WAREHOUSE)
+        app.register_sku("HOT", "Hot")
+        sku = stream_id("sku", "HOT")
+        entered, gate = threading.Event(), threading.Event()
+
+        def slow(inventory: Inventory | None) -> tuple[Inventory, dict[str, Any]]:
+            assert inventory is not None
+            entered.set()
+            gate.wait(10)
+            inventory.receive("WH1", 1)
+            return inventory, {}
+
+        def receive(inventory: Inventory | None) -> tuple[Inventory, dict[str, Any]]:
+            assert inventory is not None
+            inventory.receive("WH1", 1)
+            return inventory, {"on_hand": inventory.at("WH1").on_hand}
+
+        same = Request(CommandContext(actor="shop"), idempotency_key="same", fingerprint="fp")
+        with ThreadPoolExecutor(9) as pool:
+            first = pool.submit(app.commands.run, sku, slow, Request())
+            assert entered.wait(10)
+            # When five retries of one request and three other commands queue behind it
+            repeats = [pool.submit(app.commands.run, sku, receive, same) for _ in range(5)]
+            others = [pool.submit(app.commands.run, sku, receive, Request()) for _ in range(3)]
+            time.sleep(0.3)
+            gate.set()
+            first.result(timeout=30)
+            answers = [future.result(timeout=30) for future in repeats]
+            for future in others:
+                future.result(timeout=30)
+
+        # Then the repeated request was applied once, and every retry got that one answer
+        assert len({(a.position, a.version) for a in answers}) == 1
+        assert sorted(a.replayed for a in answers) == [False, True, True, True, True]
+        assert app.stock("HOT").at("WH1").on_hand == 1 + 1 + 3
     finally:
         app.close()
