@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from datetime import datetime
 from decimal import Decimal
-from typing import Annotated, Any, TypeVar
+from typing import Annotated, TypeVar
 
 import msgspec
 
@@ -90,7 +90,3 @@ T = TypeVar("T", bound=Strict)
 def decode_strict(raw: bytes, model: type[T]) -> T:
     """Decode without coercion: "5" is not 5 and 1.0 is not a quantity."""
     return msgspec.json.decode(raw, type=model, strict=True)
-
-
-def as_builtins(value: Any) -> Any:
-    return msgspec.to_builtins(value)

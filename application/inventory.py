@@ -178,12 +178,21 @@ class InventoryApp(Application[UUID]):
 
         return self.commands.run(stream_id("sku", sku), decide, request)
 
-    def _on_sku(self, sku: str, act: Any, request: Request, extra: Any = None) -> Outcome:
+    def _on_sku(
+        self,
+        sku: str,
+        act: Any,
+        request: Request,
+        extra: Any = None,
+        viewer_locations: list[str] | None = None,
+    ) -> Outcome:
         check_code(sku, "sku")
         # A caller acting for a channel sees that channel's figure only, never the stock at
         # other locations or other channels' buffers.
         viewer = request.context.channel
-        locations = self.channel(viewer).locations if viewer is not None else []
+        locations: list[str] = []
+        if viewer is not None:
+            locations = viewer_locations or self.channel(viewer).locations
 
         def decide(inventory: Inventory | None) -> tuple[Inventory, dict[str, Any]]:
             assert inventory is not None
@@ -264,7 +273,9 @@ class InventoryApp(Application[UUID]):
         def reservation(inventory: Inventory) -> dict[str, Any]:
             return {"reservation": reservation_view(inventory, reservation_id)}
 
-        return self._on_sku(sku, act, request, reservation)
+        # The acting channel's locations are already loaded: no second read for the answer.
+        same = channel is not None and channel == request.context.channel
+        return self._on_sku(sku, act, request, reservation, channel_locations if same else None)
 
     def release(
         self,

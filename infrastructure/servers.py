@@ -7,7 +7,6 @@ wheel, so a new machine needs neither Docker nor root. Configured URLs are used 
 
 from __future__ import annotations
 
-import os
 import shutil
 import socket
 import subprocess
@@ -185,7 +184,3 @@ def describe(conninfo: str) -> str:
     parts = conninfo_to_dict(conninfo)
     parts.pop("password", None)
     return " ".join(f"{k}={v}" for k, v in parts.items())
-
-
-def environ_flag(name: str) -> bool:
-    return os.environ.get(name, "").lower() in ("1", "true", "yes", "y")

@@ -7,6 +7,7 @@ from typing import Any
 
 from litestar import Response, get
 from litestar.di import NamedDependency
+from psycopg.sql import SQL, Identifier
 
 from api.auth import PUBLIC
 from api.services import Services
@@ -31,7 +32,9 @@ async def ready(services: NamedDependency[Services]) -> Response[dict[str, Any]]
             async with services.read_pool.connection() as conn:
                 position = await services.queries.position(conn)
                 cur = await conn.execute(
-                    "SELECT COALESCE(MAX(notification_id), 0) FROM inventory_events"
+                    SQL("SELECT COALESCE(MAX(notification_id), 0) FROM {}").format(
+                        Identifier(services.follower.events_table)
+                    )
                 )
                 row = await cur.fetchone()
         head = int(row[0]) if row else 0
