@@ -21,6 +21,14 @@ from api.routes.availability import AvailabilityController
 from api.routes.health import live, ready
 from api.routes.keys import KeyController
 from api.routes.network import ChannelController, LocationController
+from api.routes.pricing import (
+    ChannelPricesController,
+    FloorController,
+    PriceListController,
+    PricingRuleController,
+    PromotionController,
+)
+from api.routes.simulation import SimulationController
 from api.routes.stock import SkuController
 from api.services import Services
 
@@ -32,6 +40,12 @@ ROUTES: list[Any] = [
     SkuController,
     KeyController,
     AvailabilityController,
+    PriceListController,
+    ChannelPricesController,
+    FloorController,
+    PromotionController,
+    PricingRuleController,
+    SimulationController,
     live,
     ready,
 ]

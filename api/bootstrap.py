@@ -4,16 +4,20 @@ from __future__ import annotations
 
 from typing import Any
 
+import psycopg
 from psycopg_pool import AsyncConnectionPool
 
 from api.ratelimit import RateLimiter
 from api.services import Services
 from application.access import AccessApp
 from application.inventory import InventoryApp
+from application.pricing import PricingApp
 from infrastructure.eventstore import application_env, events_table
 from projections.atp import AtpProjection
 from projections.atp_queries import AtpQueries
 from projections.follower import Follower
+from projections.price_queries import PriceQueries
+from projections.prices import PricingProjection
 
 
 def build_services(
@@ -28,6 +32,17 @@ def build_services(
     access = AccessApp(application_env(database_url, pool_size=2))
     follower = Follower(database_url, events_table(InventoryApp.name), AtpProjection("atp"))
     follower.setup()
+    price_queries = PriceQueries("pricing")
+    price_follower = Follower(
+        database_url, events_table(PricingApp.name), PricingProjection("pricing")
+    )
+    price_follower.setup()
+
+    def catalog() -> list[tuple[str, str]]:
+        with psycopg.connect(database_url, autocommit=True) as conn:
+            return price_queries.catalog(conn)
+
+    pricing = PricingApp(application_env(database_url, pool_size=max(2, pool_size // 2)), catalog)
     read_pool: AsyncConnectionPool[Any] = AsyncConnectionPool(
         database_url,
         min_size=1,
@@ -43,4 +58,7 @@ def build_services(
         queries=AtpQueries("atp"),
         follower=follower,
         nats_url=nats_url,
+        pricing=pricing,
+        price_follower=price_follower,
+        price_queries=price_queries,
     )

@@ -14,6 +14,7 @@ from contextlib import contextmanager
 from datetime import UTC, datetime
 from types import FrameType
 
+import psycopg
 import structlog
 import uvicorn
 
@@ -24,13 +25,15 @@ from api.services import Services
 from application.access import AccessApp
 from application.commands import Request as CommandRequest
 from application.context import CommandContext
+from application.demand_pricing import DemandPricing
 from domain.errors import DomainError
-from infrastructure.eventstore import application_env, events_table
+from infrastructure.eventstore import application_env
 from infrastructure.log import configure_logging
 from infrastructure.relay import Relay, start_in_thread
 from infrastructure.servers import ServerUrls, describe, running_servers
 from infrastructure.settings import Settings, get_settings
-from projections.rebuild import differences, rebuild_atp, swap_in
+from projections.demand_view import DemandReadModels
+from projections.rebuild import READ_MODELS, differences, rebuild, swap_in
 
 log = structlog.get_logger("ledgerline")
 
@@ -48,16 +51,16 @@ def _services(settings: Settings) -> Iterator[tuple[ServerUrls, Services]]:
         try:
             yield urls, services
         finally:
-            services.inventory.close()
-            services.access.close()
+            services.close()
 
 
 def cmd_up(args: argparse.Namespace) -> int:
-    """API + projection in one process, on the embedded servers unless URLs are configured."""
+    """API, read models, relay and pricing rules in one process (embedded servers by default)."""
     settings = get_settings()
     with _services(settings) as (urls, services):
-        thread, stop = services.follower.start()
-        relay_thread, relay_stop = start_in_thread(Relay(urls.database_url, urls.nats_url))
+        running = [follower.start() for follower in services.followers()]
+        running.append(start_in_thread(Relay(urls.database_url, urls.nats_url)))
+        running.append(DemandPricing(services.pricing, DemandReadModels(urls.database_url)).start())
         new_keys: list[tuple[str, str]] = []
         if not services.access.has_keys():
             # A new store: the first admin key is made here and shown this once.
@@ -93,10 +96,10 @@ def cmd_up(args: argparse.Namespace) -> int:
                 access_log=False,
             )
         finally:
-            stop.set()
-            relay_stop.set()
-            thread.join(timeout=10)
-            relay_thread.join(timeout=10)
+            for _, stop in running:
+                stop.set()
+            for thread, _ in running:
+                thread.join(timeout=10)
     return 0
 
 
@@ -172,18 +175,33 @@ def cmd_keys_revoke(args: argparse.Namespace) -> int:
 
 
 def cmd_rebuild(args: argparse.Namespace) -> int:
-    """Rebuild the ATP read model from position 0 beside the live one, then swap it in."""
+    """Rebuild a read model from position 0 beside the live one, then swap it in."""
     settings = get_settings()
+    model = args.model
+    staging = f"{model}_rebuild"
     with running_servers(settings) as urls:
-        table = events_table("inventory")
-        applied = rebuild_atp(urls.database_url, table, "atp_rebuild")
-        print(f"rebuilt atp from position 0: {applied} events")
+        applied = rebuild(urls.database_url, model, staging)
+        print(f"rebuilt {model} from position 0: {applied} events")
         if args.check:
-            diff = differences(urls.database_url, "atp", "atp_rebuild")
+            tables = READ_MODELS[model][2]
+            diff = differences(urls.database_url, model, staging, tables)
             print("identical to live" if not diff else f"differs from live: {diff}")
             return 0 if not diff else 1
-        swap_in(urls.database_url, "atp", "atp_rebuild")
-        print("swapped in as the live atp read model")
+        swap_in(urls.database_url, model, staging)
+        print(f"swapped in as the live {model} read model")
+    return 0
+
+
+def cmd_apply_rules(args: argparse.Namespace) -> int:
+    """Evaluate every enabled demand-pricing rule once and print the price changes."""
+    settings = get_settings()
+    with _services(settings) as (urls, services):
+        for follower in services.followers():  # decide on up-to-date read models
+            with psycopg.connect(urls.database_url) as conn:
+                follower.catch_up(conn)
+        process = DemandPricing(services.pricing, DemandReadModels(urls.database_url))
+        for change in process.run_once(datetime.now(UTC)):
+            print(json.dumps({k: str(v) for k, v in vars(change).items()}))
     return 0
 
 
@@ -213,11 +231,18 @@ def main(argv: Sequence[str] | None = None) -> int:
 
     project = sub.add_parser("project", help="read-model maintenance")
     project_sub = project.add_subparsers(dest="action", required=True)
-    rebuild = project_sub.add_parser("rebuild", help="rebuild the ATP read model from 0")
+    rebuild = project_sub.add_parser("rebuild", help="rebuild a read model from position 0")
+    rebuild.add_argument("--model", choices=sorted(READ_MODELS), default="atp")
     rebuild.add_argument(
         "--check", action="store_true", help="only compare the rebuild with the live tables"
     )
     rebuild.set_defaults(func=cmd_rebuild)
+
+    pricing = sub.add_parser("pricing", help="pricing processes")
+    pricing_sub = pricing.add_subparsers(dest="action", required=True)
+    pricing_sub.add_parser(
+        "apply-rules", help="evaluate the demand-pricing rules once"
+    ).set_defaults(func=cmd_apply_rules)
 
     keys = sub.add_parser("keys", help="API keys: create, list, revoke")
     keys_sub = keys.add_subparsers(dest="action", required=True)

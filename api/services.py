@@ -10,8 +10,10 @@ from psycopg_pool import AsyncConnectionPool
 from api.ratelimit import RateLimiter
 from application.access import AccessApp
 from application.inventory import InventoryApp
+from application.pricing import PricingApp
 from projections.atp_queries import AtpQueries
 from projections.follower import Follower
+from projections.price_queries import PriceQueries
 
 
 @dataclass
@@ -23,4 +25,15 @@ class Services:
     queries: AtpQueries
     follower: Follower
     nats_url: str
+    pricing: PricingApp
+    price_follower: Follower
+    price_queries: PriceQueries
     nats: Any = None  # a connected nats.aio.client.Client, set by the app's lifespan
+
+    def followers(self) -> list[Follower]:
+        return [self.follower, self.price_follower]
+
+    def close(self) -> None:
+        self.inventory.close()
+        self.access.close()
+        self.pricing.close()

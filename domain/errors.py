@@ -83,3 +83,40 @@ class LocationNotInChannel(Conflict):
 class ReservationExists(Conflict):
     code = "reservation-exists"
     title = "Reservation id already used with different details"
+
+
+class UnknownPriceList(NotFound):
+    code = "unknown-price-list"
+    title = "Unknown price list"
+
+
+class UnknownPromotion(NotFound):
+    code = "unknown-promotion"
+    title = "Unknown promotion"
+
+
+class UnknownRule(NotFound):
+    code = "unknown-pricing-rule"
+    title = "Unknown pricing rule"
+
+
+class UnknownVersion(NotFound):
+    code = "unknown-version"
+    title = "No such version"
+
+
+class BelowMapFloor(Conflict):
+    """A price or promotion would take a SKU below its minimum advertised price."""
+
+    code = "below-map-floor"
+    title = "Below the minimum advertised price"
+
+
+class PriceListArchived(Conflict):
+    code = "price-list-archived"
+    title = "Price list is archived"
+
+
+class PromotionEnded(Conflict):
+    code = "promotion-ended"
+    title = "Promotion has ended"

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import re
 import unicodedata
+from datetime import UTC, datetime
 from enum import StrEnum
 from typing import TypeVar
 from uuid import UUID, uuid5
@@ -89,3 +90,10 @@ def check_gtin(value: str) -> str:
     if (10 - total % 10) % 10 != check:
         raise InvalidValue(f"GTIN {value} has a wrong check digit", field="gtin")
     return value
+
+
+def check_instant(value: object, what: str) -> datetime:
+    """A moment in time: timezone-aware, returned in UTC."""
+    if not isinstance(value, datetime) or value.tzinfo is None or value.utcoffset() is None:
+        raise InvalidValue(f"{what} must be a time with a time zone, got {value!r}", field=what)
+    return value.astimezone(UTC)

@@ -8,7 +8,8 @@ import psycopg
 from psycopg.sql import SQL, Identifier
 
 from projections.atp import AtpProjection
-from projections.follower import Follower
+from projections.follower import Follower, Projection
+from projections.prices import PricingProjection
 
 # The tables that make up the ATP read model, each with the columns that order its rows.
 ATP_TABLES: dict[str, str] = {
@@ -22,18 +23,52 @@ ATP_TABLES: dict[str, str] = {
 }
 
 
+PRICING_TABLES: dict[str, str] = {
+    "lists": "channel, currency",
+    "list_versions": "channel, currency, version",
+    "layers": "channel, currency, sku, version, idx",
+    "promotions": "promotion_id, version",
+    "floor_streams": "stream_id",
+    "floors": "currency, sku, version",
+    "rules": "rule_id",
+}
+
+# Each read model: the log it follows, how to build its projection, its tables.
+READ_MODELS: dict[str, tuple[str, Any, dict[str, str]]] = {
+    "atp": ("inventory_events", AtpProjection, ATP_TABLES),
+    "pricing": ("pricing_events", PricingProjection, PRICING_TABLES),
+}
+
+
+def rebuild(conninfo: str, model: str, schema: str, batch_size: int = 5000) -> int:
+    """Build read model ``model`` into ``schema`` from position 0; return events applied."""
+    events_table, make, _ = READ_MODELS[model]
+    return _rebuild(conninfo, events_table, make(schema), schema, batch_size)
+
+
 def rebuild_atp(conninfo: str, events_table: str, schema: str, batch_size: int = 5000) -> int:
     """Build the ATP read model into ``schema`` from position 0; return events applied."""
+    return _rebuild(conninfo, events_table, AtpProjection(schema), schema, batch_size)
+
+
+def _rebuild(
+    conninfo: str, events_table: str, projection: Projection, schema: str, batch_size: int
+) -> int:
     with psycopg.connect(conninfo, autocommit=True) as conn:
         conn.execute(SQL("DROP SCHEMA IF EXISTS {} CASCADE").format(Identifier(schema)))
-    follower = Follower(conninfo, events_table, AtpProjection(schema), batch_size=batch_size)
+        exists = conn.execute("SELECT to_regclass(%s)", (events_table,)).fetchone()
+    follower = Follower(conninfo, events_table, projection, batch_size=batch_size)
     follower.setup()
+    if exists is None or exists[0] is None:
+        return 0  # nothing was ever written to this log
     with psycopg.connect(conninfo) as conn:
         return follower.catch_up(conn)
 
 
-def table_rows(conn: psycopg.Connection[Any], schema: str, table: str) -> list[tuple[Any, ...]]:
-    order = ATP_TABLES[table]
+def table_rows(
+    conn: psycopg.Connection[Any], schema: str, table: str, tables: dict[str, str] = ATP_TABLES
+) -> list[tuple[Any, ...]]:
+    order = tables[table]
     return conn.execute(
         SQL("SELECT * FROM {}.{} ORDER BY " + order).format(  # noqa: S608 - fixed names
             Identifier(schema), Identifier(table)
@@ -41,12 +76,15 @@ def table_rows(conn: psycopg.Connection[Any], schema: str, table: str) -> list[t
     ).fetchall()
 
 
-def differences(conninfo: str, live: str, rebuilt: str) -> dict[str, int]:
+def differences(
+    conninfo: str, live: str, rebuilt: str, tables: dict[str, str] = ATP_TABLES
+) -> dict[str, int]:
     """Tables whose rows differ between two schemas, with the count of differing rows."""
     found: dict[str, int] = {}
     with psycopg.connect(conninfo) as conn:
-        for table in ATP_TABLES:
-            a, b = set(table_rows(conn, live, table)), set(table_rows(conn, rebuilt, table))
+        for table in tables:
+            a = set(table_rows(conn, live, table, tables))
+            b = set(table_rows(conn, rebuilt, table, tables))
             if a != b:
                 found[table] = len(a ^ b)
     return found

@@ -73,14 +73,15 @@ def count_events(database_url: str) -> int:
 @pytest.fixture
 def services(database: str, servers: ServerUrls) -> Iterator[Services]:
     built = build_services(database, servers.nats_url, pool_size=4)
-    thread, stop = built.follower.start()
+    running = [follower.start() for follower in built.followers()]
     try:
         yield built
     finally:
-        stop.set()
-        thread.join(timeout=10)
-        built.inventory.close()
-        built.access.close()
+        for _, stop in running:
+            stop.set()
+        for thread, _ in running:
+            thread.join(timeout=10)
+        built.close()
 
 
 def issue_key(services: Services, *roles: str, expires_at: datetime | None = None) -> str:
@@ -109,5 +110,6 @@ def client(services: Services, admin_token: str) -> Iterator[TestClient[Litestar
 
 
 def settle(services: Services) -> None:
-    """Wait until the ATP projection has applied everything written so far."""
-    services.follower.wait(services.follower.head(), timeout=20)
+    """Wait until the read models have applied everything written so far."""
+    for follower in services.followers():
+        follower.wait(follower.head(), timeout=20)

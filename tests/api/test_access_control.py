@@ -19,7 +19,7 @@ from structlog.testing import capture_logs
 
 from api.app import create_app
 from api.services import Services
-from tests.conftest import bearer, issue_key
+from tests.conftest import bearer, issue_key, settle
 
 ROLES = ["admin", "operator", "auditor", "channel:chan-a", "connector:feeds"]
 READERS = {"admin", "operator", "auditor"}
@@ -64,6 +64,33 @@ def _issued_key(client: TestClient[Litestar], n: int) -> dict[str, str]:
     assert answer.status_code == 201, answer.text
     return {"kid": answer.json()["key_id"]}
 
+
+def _promotion(client: TestClient[Litestar], n: int) -> dict[str, str]:
+    answer = client.put(f"/v1/promotions/P-{n}", json={"kind": "percent_off", "value": "5"})
+    assert answer.status_code == 200, answer.text
+    return {"pid": f"P-{n}"}
+
+
+RULE = {
+    "channel": "chan-a",
+    "currency": "EUR",
+    "skus": ["SKU-1"],
+    "base": "10.00",
+    "floor": "8.00",
+    "ceiling": "12.00",
+    "low_atp": 5,
+    "high_atp": 500,
+    "step_percent": "10",
+}
+
+
+def _rule(client: TestClient[Litestar], n: int) -> dict[str, str]:
+    answer = client.put(f"/v1/pricing-rules/R-{n}", json=RULE)
+    assert answer.status_code == 200, answer.text
+    return {"rule": f"R-{n}"}
+
+
+LIST = "/v1/channels/chan-a/price-lists/EUR"
 
 OPS: dict[str, Op] = {
     "live": Op("GET", "/health/live", {"public"}),
@@ -139,6 +166,40 @@ OPS: dict[str, Op] = {
         "POST", "/v1/keys", {"admin"}, lambda n: {"name": f"k{n}", "roles": ["auditor"]}
     ),
     "listKeys": Op("GET", "/v1/keys", {"admin"}),
+    "putPriceList": Op("PUT", LIST, OPERATORS, lambda n: {"name": f"list {n}"}),
+    "getPriceList": Op("GET", LIST, READERS | {"channel:chan-a"}),
+    "setPriceListStatus": Op("PUT", LIST + "/status", OPERATORS, lambda n: {"status": "active"}),
+    "schedulePrices": Op(
+        "POST", LIST + "/prices", OPERATORS, lambda n: {"prices": [{"sku": "SKU-1", "amount": n}]}
+    ),
+    "importPrices": Op(
+        "POST", LIST + "/imports", OPERATORS, lambda n: [{"sku": "SKU-1", "amount": str(n)}]
+    ),
+    "rollBackPriceList": Op("POST", LIST + "/rollback", OPERATORS, lambda n: {"to_version": 1}),
+    "getPrices": Op("GET", "/v1/channels/chan-a/prices?sku=SKU-1", CHANNEL_READERS),
+    "putPriceFloors": Op(
+        "PUT", "/v1/price-floors/EUR", OPERATORS, lambda n: {"floors": {"SKU-1": "0.50"}}
+    ),
+    "putPromotion": Op(
+        "PUT", "/v1/promotions/NEW-{n}", OPERATORS, lambda n: {"kind": "percent_off", "value": 5}
+    ),
+    "getPromotion": Op("GET", "/v1/promotions/{pid}", READERS, prepare=_promotion),
+    "endPromotion": Op("POST", "/v1/promotions/{pid}/end", OPERATORS, prepare=_promotion),
+    "putPricingRule": Op("PUT", "/v1/pricing-rules/NEW-{n}", OPERATORS, lambda n: RULE),
+    "getPricingRule": Op("GET", "/v1/pricing-rules/{rule}", READERS, prepare=_rule),
+    "disablePricingRule": Op("POST", "/v1/pricing-rules/{rule}/disable", OPERATORS, prepare=_rule),
+    "simulatePricing": Op(
+        "POST",
+        "/v1/pricing/simulations",
+        OPERATORS,
+        lambda n: {
+            "prices": {
+                "channel": "chan-a",
+                "currency": "EUR",
+                "prices": [{"sku": "SKU-1", "amount": "9.00"}],
+            }
+        },
+    ),
     "revokeKey": Op("POST", "/v1/keys/{kid}/revoke", {"admin"}, lambda n: {}, prepare=_issued_key),
 }
 
@@ -161,6 +222,8 @@ def world(client: TestClient[Litestar], services: Services) -> dict[str, str]:
         assert client.post(
             "/v1/skus/SKU-1/receipts", json={"location": location, "quantity": 1000}
         ).is_success
+    assert client.put(LIST, json={"name": "chan-a EUR"}).is_success
+    assert client.post(LIST + "/prices", json={"prices": [{"sku": "SKU-1", "amount": "10"}]})
     tokens = {role: issue_key(services, role) for role in ROLES}
     revoked = issue_key(services, "admin")
     key_id = revoked.split("_")[1]
@@ -170,6 +233,7 @@ def world(client: TestClient[Litestar], services: Services) -> dict[str, str]:
     tokens["wrong"] = "ll_0123456789abcdef_" + "x" * 43
     tokens["malformed"] = "not-a-key"
     time.sleep(1.1)  # let the expiring key pass its expiry
+    settle(services)
     return tokens
 
 
