@@ -296,9 +296,17 @@ class PricingApp(Application[UUID]):
         """Define a promotion; refused if, alone, it takes a listed price below its floor
         on a channel whose list rejects such prices (on a clamping list it is raised)."""
         terms = check_terms(
-            promotion_id, name, kind, value, currency, channels, skus, priority, stacking,
+            promotion_id,
+            name,
+            kind,
+            value,
+            currency,
+            channels,
+            skus,
+            priority,
+            stacking,
             stacks_with,
-        )  # fmt: skip
+        )
 
         def decide(found: Promotion | None) -> tuple[Promotion, dict[str, Any]]:
             if found is not None:
@@ -442,8 +450,16 @@ class PricingApp(Application[UUID]):
 
 
 _TERMS = (
-    "name", "kind", "value", "currency", "channels", "skus", "priority", "stacking", "stacks_with",
-)  # fmt: skip
+    "name",
+    "kind",
+    "value",
+    "currency",
+    "channels",
+    "skus",
+    "priority",
+    "stacking",
+    "stacks_with",
+)
 
 
 def _skus(changes: Sequence[PriceChange | RowError]) -> list[str]:

@@ -204,19 +204,28 @@ class PriceList(Aggregate):
         Nothing is recorded here, so a caller can report every bad row at once. A
         :class:`RowError` in ``changes`` stands for a row the caller could not even read.
         """
+        entries, refused = self._plan(changes, floors, now)
+        return entries, [row for row, _ in refused]
+
+    def _plan(
+        self,
+        changes: Sequence[PriceChange | RowError],
+        floors: Mapping[str, Decimal | None],
+        now: datetime,
+    ) -> tuple[list[dict[str, Any]], list[tuple[RowError, DomainError | None]]]:
         now = self._now(now)
         entries: list[dict[str, Any]] = []
-        errors: list[RowError] = []
+        refused: list[tuple[RowError, DomainError | None]] = []
         for row, change in enumerate(changes):
             if isinstance(change, RowError):
-                errors.append(change)
+                refused.append((change, None))
                 continue
             try:
                 entries.append(self._entry(change, floors.get(change.sku), now))
             except DomainError as error:
                 field = error.facts.get("field")
-                errors.append(RowError(row + 1, field, error.code, error.detail))
-        return entries, errors
+                refused.append((RowError(row + 1, field, error.code, error.detail), error))
+        return entries, refused
 
     def schedule(
         self,
@@ -235,16 +244,18 @@ class PriceList(Aggregate):
         check_text(source, "source", MAX_SOURCE)
         if not changes:
             raise InvalidValue("no price changes given", field="prices")
-        entries, errors = self.plan(changes, floors, now)
+        entries, refused = self._plan(changes, floors, now)
+        errors = [row for row, _ in refused]
         if errors and not partial:
-            if len(changes) == 1:  # a single change: its own error, not a report
-                first = errors[0]
-                raise _row_error(first)
+            original = refused[0][1]
+            if len(changes) == 1 and original is not None:  # its own error, not a report
+                raise original
             raise RowsRejected(
                 f"{len(errors)} of {len(changes)} rows are invalid; nothing was applied",
                 errors=[vars(e) for e in errors],
             )
-        self._record(entries, self._now(now), source)
+        if entries:
+            self._record(entries, self._now(now), source)
         return errors
 
     def activate(self, now: datetime) -> None:
@@ -290,9 +301,10 @@ class PriceList(Aggregate):
                 PriceChange(sku, amount, begin, end)
                 for begin, end, amount in earlier.timeline(sku, now)
             )
-        entries, errors = self.plan(changes, floors, now)
-        if errors:
-            raise _row_error(errors[0])
+        entries, refused = self._plan(changes, floors, now)
+        if refused:
+            row, original = refused[0]
+            raise original or InvalidValue(row.detail, field=row.field)
         self._rolled_back(to_version=earlier.version, entries=entries, recorded_at=now)
 
     # -- events ----------------------------------------------------------------------------
@@ -401,8 +413,3 @@ class PriceList(Aggregate):
         # Recording times never run backwards within a list, even if clocks of the processes
         # writing it disagree a little; that keeps "as known at t" well defined.
         return max(check_instant(now, "now"), self.last_recorded)
-
-
-def _row_error(error: RowError) -> DomainError:
-    kind = BelowMapFloor if error.code == BelowMapFloor.code else InvalidValue
-    return kind(error.detail, field=error.field, row=error.row)
