@@ -10,6 +10,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
 from uuid import UUID, uuid4
@@ -98,6 +99,9 @@ def make_mapper() -> LedgerMapper:
     return LedgerMapper(transcoder=make_transcoder())
 
 
+LARGE_BATCH_BYTES = 256 * 1024
+
+
 class LedgerRecorder(PostgresApplicationRecorder):
     """Application recorder that also keeps idempotency answers, atomically with events."""
 
@@ -119,6 +123,29 @@ class LedgerRecorder(PostgresApplicationRecorder):
         self._insert_answer = SQL(
             "INSERT INTO {} (key, fingerprint, answer) VALUES (%s, %s, %s)"
         ).format(self.idempotency_table)
+
+    def insert_events(
+        self, stored_events: Sequence[StoredEvent], **kwargs: Any
+    ) -> Sequence[int] | None:
+        """Insert events; a large batch (a price import) goes without pipeline mode.
+
+        psycopg's pipeline mode stalls sending one very large statement: about 1 MB of
+        events left the server waiting in ClientRead and the client in sync(), forever.
+        Small batches, the hot path, keep the library's pipelined insert (one round trip).
+        """
+        if sum(len(event.state) for event in stored_events) < LARGE_BATCH_BYTES:
+            ids: Sequence[int] | None = super().insert_events(stored_events, **kwargs)
+            return ids
+        with (
+            self.datastore.get_connection() as conn,
+            conn.transaction(),
+            conn.cursor() as curs,
+        ):
+            self._insert_stored_events(curs, stored_events, **kwargs)
+            inserted: Sequence[int] | None = self._fetch_ids_after_insert_events(
+                curs, stored_events, **kwargs
+            )
+            return inserted
 
     def _fetch_ids_after_insert_events(
         self, curs: Cursor[DictRow], stored_events: Any, **kwargs: Any
