@@ -48,6 +48,9 @@ class Connector(Protocol):
     async def reset(self, tx: psycopg.AsyncConnection[Any]) -> None:
         """Forget all state (a replay that re-handles every event starts from scratch)."""
 
+    async def close(self) -> None:
+        """Release clients; called when a session ends."""
+
 
 class BaseConnector:
     """Defaults for the optional hooks."""
@@ -62,6 +65,9 @@ class BaseConnector:
         return None
 
     async def reset(self, tx: psycopg.AsyncConnection[Any]) -> None:
+        return None
+
+    async def close(self) -> None:
         return None
 
 

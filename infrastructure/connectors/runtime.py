@@ -131,9 +131,18 @@ class ConnectorRunner:
             else:
                 backoff = 0.2
 
-    async def _session(
-        self, stop: asyncio.Event, start: Start, restart: bool, forget: bool
-    ) -> None:
+    async def reposition(self, start: Start, *, forget_handled: bool = False) -> None:
+        """Recreate the consumer at ``start`` (a replay) without handling anything now.
+
+        A worker that is running binds to the new consumer on its next session.
+        """
+        async with self._connected() as (conn, js):
+            await self._prepare(conn, js, start, True, forget_handled)
+
+    @contextlib.asynccontextmanager
+    async def _connected(
+        self,
+    ) -> AsyncIterator[tuple[psycopg.AsyncConnection[Any], JetStreamContext]]:
         client = await nats.connect(
             self.nats_url,
             name=f"ledgerline-connector-{self.name}",
@@ -152,21 +161,26 @@ class ConnectorRunner:
             ) as conn:
                 await store.create_tables(conn)
                 await self.connector.setup(conn)
-                if not self._prepared:
-                    await self._prepare(conn, js, start, restart, forget)
-                    self._prepared = True
-                sub = await js.pull_subscribe_bind(
-                    durable=consumer_name(self.name), stream=STREAM_NAME
-                )
-                self.pending = await store.open_backfills(conn, self.name)
-                self.ready.set()
-                self.log.info("connector.started", backfills=self.pending)
-                with contextlib.suppress(Stopping):
-                    await self._consume(conn, js, sub, stop)
-                await self.connector.caught_up(conn)
-                self.log.info("connector.stopped")
+                yield conn, js
         finally:
+            await self.connector.close()
             await client.close()
+
+    async def _session(
+        self, stop: asyncio.Event, start: Start, restart: bool, forget: bool
+    ) -> None:
+        async with self._connected() as (conn, js):
+            if not self._prepared:
+                await self._prepare(conn, js, start, restart, forget)
+                self._prepared = True
+            sub = await js.pull_subscribe_bind(durable=consumer_name(self.name), stream=STREAM_NAME)
+            self.pending = await store.open_backfills(conn, self.name)
+            self.ready.set()
+            self.log.info("connector.started", backfills=self.pending)
+            with contextlib.suppress(Stopping):
+                await self._consume(conn, js, sub, stop)
+            await self.connector.caught_up(conn)
+            self.log.info("connector.stopped")
 
     async def _prepare(
         self,
