@@ -4,12 +4,13 @@ from __future__ import annotations
 
 import asyncio
 import time
-from collections.abc import AsyncIterator, Callable
+from collections.abc import AsyncIterator, Callable, Sequence
 from contextlib import asynccontextmanager
 from datetime import timedelta
 
 import msgspec
 import nats
+import psycopg
 from nats.js.api import AckPolicy, ConsumerConfig, DeliverPolicy
 
 from application.inventory import InventoryApp
@@ -17,8 +18,10 @@ from domain.network import ChannelKind, LocationKind
 from infrastructure.connectors.base import Connector
 from infrastructure.connectors.runtime import ConnectorRunner, Options
 from infrastructure.connectors.start import Start
+from infrastructure.connectors.subjects import any_matches
 from infrastructure.envelope import Envelope
 from infrastructure.eventstore import application_env
+from infrastructure.log_reader import LogReader
 from infrastructure.relay import Relay
 
 FAST = Options(backoff=(0.05, 0.1, 0.2), max_deliver=5, ack_wait=5.0, fetch_timeout=0.2)
@@ -116,3 +119,27 @@ async def write(database: str, work: Callable[[InventoryApp], None]) -> int:
             app.close()
 
     return await asyncio.to_thread(run)
+
+
+async def envelopes(database: str) -> list[Envelope]:
+    """The whole inventory log, as published envelopes."""
+    async with await psycopg.AsyncConnection.connect(database, autocommit=True) as conn:
+        return await LogReader().read(conn, 0, 1_000_000)
+
+
+async def handled_ids(database: str, connector: str) -> set[str]:
+    async with await psycopg.AsyncConnection.connect(database, autocommit=True) as conn:
+        cur = await conn.execute(
+            "SELECT event_id::text FROM connector_handled WHERE connector = %s", (connector,)
+        )
+        return {row[0] for row in await cur.fetchall()}
+
+
+async def wait_handled(database: str, connector: str, subjects: Sequence[str]) -> None:
+    """Until ``connector`` has handled every stored event its subjects select."""
+    wanted = {e.id for e in await envelopes(database) if any_matches(subjects, e.subject)}
+
+    async def done() -> bool:
+        return wanted <= await handled_ids(database, connector)
+
+    await wait_for(done, f"{connector} to handle {len(wanted)} events")
