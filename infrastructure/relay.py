@@ -37,11 +37,13 @@ CREATE TABLE IF NOT EXISTS relay_positions (log text PRIMARY KEY, position bigin
 
 
 def stream_config(max_age: timedelta | None = None) -> StreamConfig:
+    # JetStream refuses a duplicate window longer than the retention.
+    window = min(DUPLICATE_WINDOW, max_age) if max_age else DUPLICATE_WINDOW
     return StreamConfig(
         name=STREAM_NAME,
         subjects=[f"{SUBJECT_PREFIX}.>"],
         storage=StorageType.FILE,
-        duplicate_window=DUPLICATE_WINDOW.total_seconds(),
+        duplicate_window=window.total_seconds(),
         max_age=max_age.total_seconds() if max_age else None,
     )
 

@@ -56,7 +56,7 @@ SELECT k.sku, k.gtin, k.name,
                        AND s.location = ANY(c.locations)), 0)
          - COALESCE((SELECT b.quantity FROM feed_buffers b
                      WHERE b.connector = k.connector AND b.channel = c.channel
-                       AND b.sku = k.sku), 0)) AS available,
+                       AND b.sku = k.sku), 0))::bigint AS available,
        NULL::text AS price,  -- extension point: a feed_prices join, once prices exist
        NULL::text AS currency
 FROM feed_skus k JOIN feed_channels c ON c.connector = k.connector
