@@ -82,7 +82,10 @@ async def stream_positions(nats_url: str) -> list[int]:
     client = await nats.connect(nats_url)
     try:
         js = client.jetstream()
-        info = await js.stream_info("LEDGERLINE_EVENTS")
+        try:
+            info = await js.stream_info("LEDGERLINE_EVENTS")
+        except nats.js.errors.NotFoundError:
+            return []
         if info.state.messages == 0:
             return []
         sub = await js.pull_subscribe(

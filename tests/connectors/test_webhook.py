@@ -3,15 +3,21 @@
 from __future__ import annotations
 
 import asyncio
+import os
+import signal
+import subprocess
+import sys
 import threading
 import time
 from collections import defaultdict
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from pathlib import Path
 
 import msgspec
 import nats
+import psycopg
 import pytest
 
 from infrastructure.connectors.signing import verify
@@ -24,6 +30,7 @@ from tests.connectors.support import (
     network,
     relaying,
     running,
+    wait_for,
     wait_handled,
     write,
 )
@@ -173,3 +180,76 @@ def test_webhook_delivers_every_event_signed_and_in_stream_order_despite_failure
     assert "HTTP 503" in by_sku["DOWN"].reason
     assert by_sku["DOWN"].attempts == FAST.max_deliver
     assert {letter.envelope.id for letter in letters} == given_up
+
+
+def test_sigterm_lets_the_event_in_hand_finish_then_stops(
+    database: str, nats_url: str, tmp_path: Path
+) -> None:
+    arrived = threading.Event()
+    answered: list[str] = []
+
+    class Handler(BaseHTTPRequestHandler):
+        def do_POST(self) -> None:
+            self.rfile.read(int(self.headers["Content-Length"]))
+            arrived.set()
+            time.sleep(1.0)  # SIGTERM lands while this is in flight
+            answered.append(self.headers["Ledgerline-Event-Id"])
+            self.send_response(200)
+            self.send_header("Content-Length", "0")
+            self.end_headers()
+
+        def log_message(self, *args: object) -> None:
+            pass
+
+    server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    config = tmp_path / "connectors.toml"
+    config.write_text(
+        "[connectors.hooks]\n"
+        'kind = "webhook"\n'
+        f'url = "http://127.0.0.1:{server.server_address[1]}/hooks"\n'
+        'secret = "s"\n'
+        'subjects = ["ledgerline.events.inventory.>"]\n'
+    )
+
+    async def publish() -> None:
+        await write(database, _interleaved)
+        async with relaying(database, nats_url):
+            await wait_for(lambda: _relayed_all(database), "the relay")
+
+    asyncio.run(publish())
+    env = {
+        **os.environ,
+        "LEDGERLINE_DATABASE_URL": database,
+        "LEDGERLINE_NATS_URL": nats_url,
+        "LEDGERLINE_DATA_DIR": str(tmp_path),
+    }
+    worker = subprocess.Popen(
+        [sys.executable, "-m", "api.cli", "connector", "run", "hooks", "--config", str(config)],
+        env=env,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+    )
+    try:
+        assert arrived.wait(60)
+        worker.send_signal(signal.SIGTERM)
+        assert worker.wait(30) == 0
+    finally:
+        if worker.poll() is None:
+            worker.kill()
+        server.shutdown()
+        server.server_close()
+    # The request in flight was answered, recorded and acked; nothing after it was sent
+    assert len(answered) == 1
+    with psycopg.connect(database) as conn:
+        handled = conn.execute("SELECT event_id::text FROM connector_handled").fetchall()
+    assert handled == [(answered[0],)]
+
+
+def _relayed_all(database: str) -> bool:
+    with psycopg.connect(database) as conn:
+        if conn.execute("SELECT to_regclass('relay_positions')").fetchone() == (None,):
+            return False
+        relayed = conn.execute("SELECT max(position) FROM relay_positions").fetchone()
+        head = conn.execute("SELECT max(notification_id) FROM inventory_events").fetchone()
+    return relayed == head
