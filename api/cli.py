@@ -9,9 +9,10 @@ import os
 import signal
 import sys
 import threading
-from collections.abc import Iterator, Sequence
+from collections.abc import Awaitable, Callable, Iterator, Sequence
 from contextlib import contextmanager
 from datetime import UTC, datetime
+from pathlib import Path
 from types import FrameType
 
 import psycopg
@@ -27,8 +28,13 @@ from application.commands import Request as CommandRequest
 from application.context import CommandContext
 from application.demand_pricing import DemandPricing
 from domain.errors import DomainError
+from infrastructure.connectors.config import ConfigError, load
+from infrastructure.connectors.runtime import ConnectorRunner
+from infrastructure.connectors.start import Start
+from infrastructure.connectors.tail import tail
 from infrastructure.eventstore import application_env
 from infrastructure.log import configure_logging
+from infrastructure.public_events.docs import write as write_event_docs
 from infrastructure.relay import Relay, start_in_thread
 from infrastructure.servers import ServerUrls, describe, running_servers
 from infrastructure.settings import Settings, get_settings
@@ -117,6 +123,83 @@ def cmd_relay(args: argparse.Namespace) -> int:
             await relay.run(stop)
 
         asyncio.run(main())
+    return 0
+
+
+def _until_signalled(work: Callable[[asyncio.Event], Awaitable[object]]) -> None:
+    """Run ``work(stop)`` on a new event loop; SIGTERM or SIGINT sets ``stop``.
+
+    The handlers replace the KeyboardInterrupt one, so an in-flight handler finishes.
+    """
+
+    async def main() -> None:
+        stop = asyncio.Event()
+        loop = asyncio.get_running_loop()
+        for signum in (signal.SIGTERM, signal.SIGINT):
+            loop.add_signal_handler(signum, stop.set)
+        await work(stop)
+
+    asyncio.run(main())
+
+
+def _config_path(args: argparse.Namespace) -> Path:
+    return Path(args.config or os.environ.get("LEDGERLINE_CONNECTORS") or "connectors.toml")
+
+
+def cmd_connector_run(args: argparse.Namespace) -> int:
+    """One connector, until SIGTERM: it finishes the event in hand, then stops."""
+    try:
+        spec = load(_config_path(args), args.name)
+        start = Start.parse(args.start) if args.start else spec.start
+    except (ConfigError, ValueError) as error:
+        print(error, file=sys.stderr)
+        return 2
+    with running_servers(get_settings()) as urls:
+        runner = ConnectorRunner(spec.connector, urls.database_url, urls.nats_url, spec.options)
+        _until_signalled(lambda stop: runner.run(stop, start))
+    return 0
+
+
+def cmd_connector_replay(args: argparse.Namespace) -> int:
+    """Move a connector's consumer to a new start; the next (or running) worker goes on."""
+    try:
+        spec = load(_config_path(args), args.name)
+        start = Start.parse(args.start)
+    except (ConfigError, ValueError) as error:
+        print(error, file=sys.stderr)
+        return 2
+    if args.forget_handled and start.kind != "beginning":
+        print(
+            "--forget-handled rebuilds from scratch: use it with --from beginning", file=sys.stderr
+        )
+        return 2
+    with running_servers(get_settings()) as urls:
+        runner = ConnectorRunner(spec.connector, urls.database_url, urls.nats_url, spec.options)
+        asyncio.run(runner.reposition(start, forget_handled=args.forget_handled))
+    print(f"connector {args.name} will replay from {args.start}")
+    return 0
+
+
+def cmd_events_tail(args: argparse.Namespace) -> int:
+    """Events on JetStream as JSON lines, live."""
+    try:
+        start = Start.parse(args.start)
+    except ValueError as error:
+        print(error, file=sys.stderr)
+        return 2
+    with running_servers(get_settings()) as urls:
+        _until_signalled(
+            lambda stop: tail(
+                urls.nats_url, stop, subject=args.subject, start=start, limit=args.limit
+            )
+        )
+    return 0
+
+
+def cmd_events_schema(args: argparse.Namespace) -> int:
+    """Regenerate docs/events.md and docs/schemas/ from the public event types."""
+    for path in write_event_docs(Path(args.docs)):
+        print(path)
     return 0
 
 
@@ -243,6 +326,40 @@ def main(argv: Sequence[str] | None = None) -> int:
     pricing_sub.add_parser(
         "apply-rules", help="evaluate the demand-pricing rules once"
     ).set_defaults(func=cmd_apply_rules)
+
+    connector = sub.add_parser("connector", help="connector workers: run, replay")
+    connector_sub = connector.add_subparsers(dest="action", required=True)
+    run = connector_sub.add_parser("run", help="run one configured connector until SIGTERM")
+    run.add_argument("name")
+    run.add_argument("--config", default=None, help="TOML file (default: connectors.toml)")
+    run.add_argument(
+        "--from",
+        dest="start",
+        default=None,
+        help="new, beginning, seq:N or time:RFC3339; only when the connector first starts",
+    )
+    run.set_defaults(func=cmd_connector_run)
+    replay = connector_sub.add_parser("replay", help="start a connector over from a point")
+    replay.add_argument("name")
+    replay.add_argument("--config", default=None)
+    replay.add_argument("--from", dest="start", required=True, help="beginning, seq:N, time:T")
+    replay.add_argument(
+        "--forget-handled",
+        action="store_true",
+        help="also forget which events were handled and the connector's state (rebuild)",
+    )
+    replay.set_defaults(func=cmd_connector_replay)
+
+    events = sub.add_parser("events", help="the public event stream: tail, schema")
+    events_sub = events.add_subparsers(dest="action", required=True)
+    tail_parser = events_sub.add_parser("tail", help="print events live as JSON lines")
+    tail_parser.add_argument("--subject", default="ledgerline.events.>")
+    tail_parser.add_argument("--from", dest="start", default="new")
+    tail_parser.add_argument("--limit", type=int, default=None, help="stop after N events")
+    tail_parser.set_defaults(func=cmd_events_tail)
+    schema = events_sub.add_parser("schema", help="write docs/events.md and docs/schemas/")
+    schema.add_argument("--docs", default="docs")
+    schema.set_defaults(func=cmd_events_schema)
 
     keys = sub.add_parser("keys", help="API keys: create, list, revoke")
     keys_sub = keys.add_subparsers(dest="action", required=True)

@@ -120,7 +120,7 @@ class PricingApp(Application[UUID]):
 
         def decide(found: PriceList | None) -> tuple[PriceList, dict[str, Any]]:
             if found is None:
-                found = PriceList.open(channel, currency, name, map_policy, now)
+                found = PriceList.draft(channel, currency, name, map_policy, now)
             else:
                 found.set_map_policy(map_policy, now)
                 found.rename(name, now)

@@ -93,7 +93,7 @@ class PriceList(Aggregate):
         return stream_id("price-list", f"{channel}:{currency}")
 
     @classmethod
-    def open(
+    def draft(
         cls,
         channel: str,
         currency: str,
@@ -240,7 +240,7 @@ class PriceList(Aggregate):
 
         Without ``partial`` one bad row refuses the whole change. Returns the rows refused.
         """
-        self._require_open()
+        self._require_editable()
         check_text(source, "source", MAX_SOURCE)
         if not changes:
             raise InvalidValue("no price changes given", field="prices")
@@ -269,17 +269,17 @@ class PriceList(Aggregate):
         chosen = check_choice(ListStatus, status, "status")
         if chosen == self.status:
             return
-        self._require_open()
+        self._require_editable()
         self._status_changed(status=chosen.value, recorded_at=self._now(now))
 
     def rename(self, name: str, now: datetime) -> None:
         check_text(name, "name", MAX_NAME, allow_empty=True)
         if name != self.name:
-            self._require_open()
+            self._require_editable()
             self._renamed(name=name, recorded_at=self._now(now))
 
     def set_map_policy(self, policy: MapPolicy | str, now: datetime) -> None:
-        self._require_open()
+        self._require_editable()
         chosen = check_choice(MapPolicy, policy, "map_policy")
         if chosen != self.map_policy:
             self._policy_changed(map_policy=chosen.value, recorded_at=self._now(now))
@@ -292,7 +292,7 @@ class PriceList(Aggregate):
     ) -> None:
         """Schedule from now on exactly the prices ``earlier`` (this list at an older
         version) had scheduled from now on. History is kept: this is a new event."""
-        self._require_open()
+        self._require_editable()
         now = self._now(now)
         changes: list[PriceChange] = []
         for sku in sorted(set(self.layers) | set(earlier.layers)):
@@ -401,7 +401,7 @@ class PriceList(Aggregate):
             "clamped_from": clamped_from,
         }
 
-    def _require_open(self) -> None:
+    def _require_editable(self) -> None:
         if self.status is ListStatus.ARCHIVED:
             raise PriceListArchived(
                 f"price list {self.channel}/{self.currency} is archived",

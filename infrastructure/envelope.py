@@ -1,27 +1,38 @@
-"""The public envelope every event travels in beyond the event store (NATS, connectors).
+"""The wire types every event travels in beyond the event store (NATS, connectors).
 
-Kept apart from the stored domain events: connectors depend on this shape only, so internal
-refactors of aggregates do not break them. Money and decimals are strings; times RFC 3339.
+Kept apart from the stored domain events: connectors depend on these shapes and on the
+public event types (``infrastructure.public_events``) only, so internal refactors of
+aggregates do not break them. Money and decimals are strings; times RFC 3339 UTC.
 """
 
 from __future__ import annotations
 
 from datetime import datetime
-from decimal import Decimal
-from enum import Enum
-from typing import Any
-from uuid import UUID
+from typing import Annotated, Any
 
 import msgspec
 
-from infrastructure.eventstore import EventMeta
+# msgspec's schema for datetime says only "string"; connector authors need the format.
+Time = Annotated[
+    datetime, msgspec.Meta(description="RFC 3339, UTC", extra_json_schema={"format": "date-time"})
+]
 
 SUBJECT_PREFIX = "ledgerline.events"
 STREAM_NAME = "LEDGERLINE_EVENTS"
 ENVELOPE_VERSION = 1
+DEADLETTER_PREFIX = "ledgerline.deadletter"
+DEADLETTER_STREAM = "LEDGERLINE_DEADLETTER"
 
 
 class Envelope(msgspec.Struct, frozen=True, kw_only=True):
+    """One event, its identity, its place in its stream and log, and who caused it.
+
+    `id` is unique per event (and the `Nats-Msg-Id`); `stream_version` orders the events
+    of one stream (1, 2, ...); `position` orders the events of one `log` with no gaps.
+    `schema_version` is the version of the `data` type. `hash` and `prev_hash` are null
+    until the audit chain lands.
+    """
+
     id: str
     type: str
     schema_version: int
@@ -30,8 +41,8 @@ class Envelope(msgspec.Struct, frozen=True, kw_only=True):
     stream_version: int
     log: str
     position: int
-    occurred_at: datetime
-    recorded_at: datetime
+    occurred_at: Time
+    recorded_at: Time
     actor: str
     channel: str | None
     correlation_id: str | None
@@ -45,44 +56,16 @@ class Envelope(msgspec.Struct, frozen=True, kw_only=True):
         return f"{SUBJECT_PREFIX}.{self.stream_type}.{self.type}"
 
 
-def _plain(value: Any) -> Any:
-    if isinstance(value, Decimal):
-        return str(value)
-    if isinstance(value, UUID):
-        return str(value)
-    if isinstance(value, datetime):
-        return value
-    if isinstance(value, Enum):
-        return value.value
-    if isinstance(value, dict):
-        return {str(k): _plain(v) for k, v in value.items()}
-    if isinstance(value, list | tuple):
-        return [_plain(v) for v in value]
-    return value
+class DeadLetter(msgspec.Struct, frozen=True, kw_only=True):
+    """An event a connector gave up on, with why and after how many attempts.
 
+    `stream_sequence` is the event's sequence in `LEDGERLINE_EVENTS` (null when it came
+    from the PostgreSQL backfill). The `Nats-Msg-Id` is `<connector>:<envelope id>`.
+    """
 
-def envelope(event: Any, meta: EventMeta, log: str, position: int) -> Envelope:
-    """Wrap a decoded domain event (from ``LedgerMapper.decode``) for the outside world."""
-    qualname = type(event).__qualname__  # e.g. "Inventory.StockReserved"
-    stream_type, _, event_type = qualname.rpartition(".")
-    state = dict(vars(event))
-    stream_id = state.pop("originator_id")
-    stream_version = state.pop("originator_version")
-    timestamp: datetime = state.pop("timestamp")
-    return Envelope(
-        id=str(meta.event_id),
-        type=event_type,
-        schema_version=meta.schema_version,
-        stream_type=stream_type.lower() or "unknown",
-        stream_id=str(stream_id),
-        stream_version=stream_version,
-        log=log,
-        position=position,
-        occurred_at=timestamp,
-        recorded_at=timestamp,
-        actor=meta.actor,
-        channel=meta.channel,
-        correlation_id=meta.correlation_id,
-        causation_id=meta.causation_id,
-        data=_plain(state),
-    )
+    connector: str
+    reason: str
+    attempts: int
+    failed_at: Time
+    stream_sequence: int | None
+    envelope: Envelope

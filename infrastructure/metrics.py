@@ -35,3 +35,26 @@ RELAY_PUBLISHED = Counter(
 RELAY_FAILURES = Counter(
     "ledgerline_relay_failures_total", "Relay sessions that failed and were retried"
 )
+CONNECTOR_HANDLED = Counter(
+    "ledgerline_connector_handled_total",
+    "Events a connector handled and committed, by source (jetstream or backfill)",
+    ["connector", "source"],
+)
+CONNECTOR_SKIPPED = Counter(
+    "ledgerline_connector_skipped_total",
+    "Deliveries skipped because the connector had already handled the event",
+    ["connector"],
+)
+CONNECTOR_FAILED = Counter(
+    "ledgerline_connector_failed_total", "Handler attempts that failed", ["connector"]
+)
+CONNECTOR_DEAD_LETTERED = Counter(
+    "ledgerline_connector_dead_lettered_total",
+    "Events a connector gave up on and sent to the dead letters",
+    ["connector"],
+)
+CONNECTOR_LAG = Gauge(
+    "ledgerline_connector_lag_events",
+    "Events in JetStream not yet delivered to the connector",
+    ["connector"],
+)

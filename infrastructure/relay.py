@@ -19,12 +19,12 @@ import msgspec
 import nats
 import psycopg
 import structlog
-from eventsourcing.persistence import StoredEvent
 from nats.js.api import StorageType, StreamConfig
 from psycopg.sql import SQL, Identifier
 
-from infrastructure.envelope import STREAM_NAME, SUBJECT_PREFIX, envelope
-from infrastructure.eventstore import events_table, make_mapper
+from infrastructure.envelope import STREAM_NAME, SUBJECT_PREFIX
+from infrastructure.eventstore import events_table
+from infrastructure.log_reader import LOGS, LogReader
 from infrastructure.metrics import RELAY_FAILURES, RELAY_PUBLISHED
 
 log = structlog.get_logger(__name__)
@@ -37,11 +37,13 @@ CREATE TABLE IF NOT EXISTS relay_positions (log text PRIMARY KEY, position bigin
 
 
 def stream_config(max_age: timedelta | None = None) -> StreamConfig:
+    # JetStream refuses a duplicate window longer than the retention.
+    window = min(DUPLICATE_WINDOW, max_age) if max_age else DUPLICATE_WINDOW
     return StreamConfig(
         name=STREAM_NAME,
         subjects=[f"{SUBJECT_PREFIX}.>"],
         storage=StorageType.FILE,
-        duplicate_window=DUPLICATE_WINDOW.total_seconds(),
+        duplicate_window=window.total_seconds(),
         max_age=max_age.total_seconds() if max_age else None,
     )
 
@@ -51,7 +53,7 @@ class Relay:
         self,
         conninfo: str,
         nats_url: str,
-        logs: tuple[str, ...] = ("inventory",),
+        logs: tuple[str, ...] = LOGS,
         *,
         batch_size: int = 500,
         poll_interval: float = 1.0,
@@ -63,7 +65,7 @@ class Relay:
         self.batch_size = batch_size
         self.poll_interval = poll_interval
         self.retention = retention
-        self.mapper = make_mapper()
+        self.readers = {name: LogReader(name) for name in logs}
 
     async def run(self, stop: asyncio.Event) -> None:
         """Publish until ``stop`` is set, riding out restarts of either server."""
@@ -124,29 +126,20 @@ class Relay:
         )
         row = await cur.fetchone()
         start = int(row[0]) if row else 0
-        cur = await conn.execute(
-            SQL(
-                "SELECT notification_id, originator_id, originator_version, topic, state "
-                "FROM {} WHERE notification_id > %s ORDER BY notification_id LIMIT %s"
-            ).format(Identifier(events_table(name))),
-            (start, self.batch_size),
-        )
-        rows = await cur.fetchall()
-        for position, stream, version, topic, state in rows:
-            event, meta = self.mapper.decode(StoredEvent(stream, version, topic, bytes(state)))
-            message = envelope(event, meta, name, position)
+        messages = await self.readers[name].read(conn, start, self.batch_size)
+        for message in messages:
             # One at a time: the stream's order is the log's order.
             await js.publish(
                 message.subject, msgspec.json.encode(message), headers={"Nats-Msg-Id": message.id}
             )
             RELAY_PUBLISHED.labels(name).inc()
-        if rows:
+        if messages:
             await conn.execute(
                 "INSERT INTO relay_positions VALUES (%s, %s) ON CONFLICT (log) "
                 "DO UPDATE SET position = EXCLUDED.position",
-                (name, rows[-1][0]),
+                (name, messages[-1].position),
             )
-        return len(rows)
+        return len(messages)
 
 
 def start_in_thread(relay: Relay) -> tuple[threading.Thread, threading.Event]:

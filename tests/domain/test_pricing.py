@@ -22,7 +22,7 @@ D = Decimal
 
 
 def a_list(currency: str = "EUR", policy: str = "reject") -> PriceList:
-    price_list = PriceList.open("web", currency, "Web", policy, T0)
+    price_list = PriceList.draft("web", currency, "Web", policy, T0)
     price_list.activate(T0)
     return price_list
 
@@ -138,7 +138,7 @@ def test_an_archived_list_takes_no_more_changes() -> None:
 
 
 def test_status_is_known_per_moment() -> None:
-    price_list = PriceList.open("web", "EUR", "Web", "reject", T0)
+    price_list = PriceList.draft("web", "EUR", "Web", "reject", T0)
     price_list.activate(T0 + DAY)
     assert price_list.status_at(T0 + HOUR).value == "draft"
     assert price_list.status_at(T0 + 2 * DAY).value == "active"
@@ -320,7 +320,7 @@ def test_an_amount_with_more_decimals_than_the_currency_has_is_refused() -> None
 
 def test_an_unknown_currency_is_refused() -> None:
     with pytest.raises(InvalidValue, match="ISO 4217"):
-        PriceList.open("web", "EUX", "", "reject", T0)
+        PriceList.draft("web", "EUX", "", "reject", T0)
 
 
 # -- rollback --------------------------------------------------------------------------------

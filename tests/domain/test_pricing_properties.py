@@ -113,7 +113,7 @@ operations = st.one_of(
 
 class World:
     def __init__(self) -> None:
-        self.prices = PriceList.open("web", "EUR", "", "clamp", T0)
+        self.prices = PriceList.draft("web", "EUR", "", "clamp", T0)
         self.floors = PriceFloors.start("EUR", T0)
         self.promotions: dict[str, Promotion] = {}
 

@@ -142,5 +142,5 @@ def test_ten_thousand_events_reach_jetstream_once_each_in_order_despite_crashes(
     assert (last.type, last.stream_type, last.data) == (
         "StockReceived",
         "inventory",
-        {"location": "WH1", "quantity": 1},
+        {"sku": f"SKU-{EVENTS // 200 - 1}", "location": "WH1", "quantity": 1},
     )

@@ -1,0 +1,75 @@
+"""The runtime: in order, each event once, retries, dead letters, dedup across restarts."""
+
+from __future__ import annotations
+
+import asyncio
+from collections import defaultdict
+
+import msgspec
+import nats
+import psycopg
+
+from infrastructure.connectors.base import FunctionConnector, PermanentFailure
+from infrastructure.connectors.start import Start
+from infrastructure.envelope import DeadLetter, Envelope
+from tests.connectors.support import network, relaying, running, wait_for, write
+
+
+def _stock(sku: str, n: int):
+    def work(app) -> None:
+        app.register_sku(sku, sku)
+        for _ in range(n):
+            app.receive(sku, "WH1", 1)
+
+    return work
+
+
+def test_every_event_is_handled_once_in_order_with_retries_and_dead_letters(
+    database: str, nats_url: str
+) -> None:
+    seen: list[Envelope] = []
+    attempts: dict[str, int] = defaultdict(int)
+
+    async def handler(envelope: Envelope) -> None:
+        attempts[envelope.id] += 1
+        flaky = envelope.data.get("sku") == "FLAKY" and envelope.stream_version == 3
+        if flaky and attempts[envelope.id] <= 2:
+            raise RuntimeError("flaky downstream")
+        if envelope.data.get("sku") == "POISON" and envelope.stream_version == 2:
+            raise PermanentFailure("downstream refuses this one")
+        seen.append(envelope)
+
+    async def scenario() -> None:
+        await write(database, network)
+        async with relaying(database, nats_url):
+            connector = FunctionConnector("collect", handler)
+            async with running(connector, database, nats_url, Start("beginning")):
+                for sku in ("A", "FLAKY", "POISON", "B"):
+                    head = await write(database, _stock(sku, 4))
+                await wait_for(lambda: seen and seen[-1].position == head, "every event")
+            # A second run of the same connector handles nothing again
+            async with running(connector, database, nats_url, Start("beginning")) as again:
+                await asyncio.sleep(0.5)
+                assert again.pending == {}
+            client = await nats.connect(nats_url)
+            js = client.jetstream()
+            dead = await js.get_last_msg("LEDGERLINE_DEADLETTER", "ledgerline.deadletter.collect")
+            await client.close()
+            letter = msgspec.json.decode(dead.data, type=DeadLetter)
+            assert letter.envelope.data["sku"] == "POISON"
+            assert "refuses" in letter.reason
+            assert letter.attempts == 1
+
+    asyncio.run(scenario())
+    positions = [e.position for e in seen]
+    poison = [e for e in seen if e.data.get("sku") == "POISON"]
+    assert [e.stream_version for e in poison] == [1, 3, 4, 5]
+    assert positions == sorted(positions)
+    assert len(set(positions)) == len(positions) == 4 + 4 * 5 - 1
+    flaky = next(e for e in seen if e.data.get("sku") == "FLAKY" and e.stream_version == 3)
+    assert attempts[flaky.id] == 3
+    with psycopg.connect(database) as conn:
+        rows = conn.execute(
+            "SELECT outcome, count(*) FROM connector_handled GROUP BY outcome ORDER BY 1"
+        ).fetchall()
+    assert rows == [("dead_lettered", 1), ("handled", 23)]
