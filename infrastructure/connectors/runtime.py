@@ -48,6 +48,7 @@ from infrastructure.metrics import (
     CONNECTOR_LAG,
     CONNECTOR_SKIPPED,
 )
+from infrastructure.public_events import registered
 from infrastructure.relay import stream_config
 
 log = structlog.get_logger(__name__)
@@ -95,7 +96,10 @@ class ConnectorRunner:
         self.conninfo = conninfo
         self.nats_url = nats_url
         self.options = options or Options()
-        self.readers = {name: LogReader(name) for name in self.options.logs}
+        # Only the logs holding events this connector subscribes to: a backfill of another
+        # log would wait for a JetStream event that this consumer is never sent.
+        wanted = {t.log for t in registered() if any_matches(connector.subjects, t.subject)}
+        self.readers = {name: LogReader(name) for name in self.options.logs if name in wanted}
         self.ready = asyncio.Event()  # set once the consumer exists and the session is on
         self.pending: dict[str, int] = {}  # open backfills: log -> next position wanted
         self._prepared = False

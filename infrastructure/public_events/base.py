@@ -52,6 +52,7 @@ class EventType:
     # message a connector emits (it has no stored event).
     stored: str | None
     convert: Converter | None
+    log: str = "inventory"  # the application log its stored events are in
 
     @property
     def subject(self) -> str:
@@ -77,9 +78,15 @@ class StreamType:
     """One stream type of the public contract, e.g. ``inventory`` (one stream per SKU)."""
 
     def __init__(
-        self, name: str, *, aggregate: str | None, key: str | Callable[[Any], str]
+        self,
+        name: str,
+        *,
+        aggregate: str | None,
+        key: str | Callable[[Any], str],
+        log: str = "inventory",
     ) -> None:
         self.name = name
+        self.log = log
         self.aggregate = aggregate  # the stored aggregate's class name, e.g. "Inventory"
         # The natural key: an attribute of the stream's first stored event, or a function of
         # that event for composite keys (a price list is "<channel>:<currency>").
@@ -105,7 +112,9 @@ class StreamType:
         stored_name = stored or f"{self.aggregate}.{public_name}"
 
         def register(convert: C) -> C:
-            self._add(EventType(self.name, public_name, version, struct, stored_name, convert))
+            self._add(
+                EventType(self.name, public_name, version, struct, stored_name, convert, self.log)
+            )
             return convert
 
         return register
@@ -114,7 +123,9 @@ class StreamType:
         self, struct: type[PublicEvent], *, name: str | None = None, version: int = 1
     ) -> None:
         """Register a type that a connector emits rather than one converted from the log."""
-        self._add(EventType(self.name, name or struct.__name__, version, struct, None, None))
+        self._add(
+            EventType(self.name, name or struct.__name__, version, struct, None, None, self.log)
+        )
 
     def _add(self, event_type: EventType) -> None:
         key = (event_type.stream_type, event_type.name, event_type.version)

@@ -19,14 +19,15 @@ from infrastructure.public_events.base import (
     utc,
 )
 
+LOG = "pricing"
 PRICE_LIST = StreamType(
-    "price_list", aggregate="PriceList", key=lambda e: f"{e.channel}:{e.currency}"
+    "price_list", aggregate="PriceList", key=lambda e: f"{e.channel}:{e.currency}", log=LOG
 )
 PROMOTION = StreamType(
-    "promotion", aggregate="Promotion", key=lambda e: str(e.terms["promotion_id"])
+    "promotion", aggregate="Promotion", key=lambda e: str(e.terms["promotion_id"]), log=LOG
 )
-PRICE_FLOORS = StreamType("price_floors", aggregate="PriceFloors", key="currency")
-PRICING_RULE = StreamType("pricing_rule", aggregate="PricingRule", key="rule_id")
+PRICE_FLOORS = StreamType("price_floors", aggregate="PriceFloors", key="currency", log=LOG)
+PRICING_RULE = StreamType("pricing_rule", aggregate="PricingRule", key="rule_id", log=LOG)
 
 
 def _split(key: str) -> tuple[str, str]:
