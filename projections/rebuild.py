@@ -69,11 +69,13 @@ def table_rows(
     conn: psycopg.Connection[Any], schema: str, table: str, tables: dict[str, str] = ATP_TABLES
 ) -> list[tuple[Any, ...]]:
     order = tables[table]
-    return conn.execute(
+    rows = conn.execute(
         SQL("SELECT * FROM {}.{} ORDER BY " + order).format(  # noqa: S608 - fixed names
             Identifier(schema), Identifier(table)
         )
     ).fetchall()
+    # Arrays come back as lists; rows are compared as sets, so make them hashable.
+    return [tuple(tuple(v) if isinstance(v, list) else v for v in row) for row in rows]
 
 
 def differences(

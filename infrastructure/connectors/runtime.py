@@ -213,6 +213,8 @@ class ConnectorRunner:
         # next run create both again, never a consumer without its backfill.
         if start.needs_history:
             for name, reader in self.readers.items():
+                if await reader.head(conn) == 0:
+                    continue  # nothing stored yet: all of it will come through JetStream
                 first = (
                     1 if start.time is None else await reader.first_position_at(conn, start.time)
                 )
