@@ -158,9 +158,10 @@ class PricingApp(Application[UUID]):
         refused: list[dict[str, Any]] = []
 
         def act(found: PriceList) -> None:
-            refused.extend(
+            # Assigned, not appended: a lost write race decides the command again.
+            refused[:] = [
                 vars(e) for e in found.schedule(changes, floors, now, source, partial=partial)
-            )
+            ]
 
         return self._on_list(
             channel,

@@ -160,15 +160,6 @@ class PriceList(Aggregate):
             found = status
         return found
 
-    def version_at(self, at: datetime) -> int:
-        """The list's version as known at ``at`` (0 before it existed)."""
-        found = 0
-        for recorded_at, version in self.versions:
-            if recorded_at > at:
-                break
-            found = version
-        return found
-
     def timeline(
         self, sku: str, start: datetime
     ) -> list[tuple[datetime, datetime | None, Decimal]]:

@@ -16,17 +16,15 @@ from typing import Any
 from uuid import UUID
 
 import psycopg
-from psycopg.sql import SQL, Composable, Composed, Identifier
+from psycopg.sql import SQL, Identifier
 
 from domain.inventory import Inventory
 from domain.network import Channel, Location
-from infrastructure.eventstore import EventMeta
+from projections.schema import SchemaProjection, event_class
 
 LOG = "inventory"
 
 TABLES = """
-CREATE TABLE IF NOT EXISTS {s}.tracking (
-    log text PRIMARY KEY, position bigint NOT NULL);
 CREATE TABLE IF NOT EXISTS {s}.locations (
     code text PRIMARY KEY, stream_id uuid UNIQUE NOT NULL, name text NOT NULL,
     kind text NOT NULL, latitude numeric, longitude numeric);
@@ -71,71 +69,32 @@ ON CONFLICT (channel, sku) DO UPDATE
 """
 
 
-def _event(aggregate: type, name: str) -> type:
-    """An aggregate's event class by name (they are made by ``@event``, unseen by mypy)."""
-    event_class: type = getattr(aggregate, name)
-    return event_class
-
-
-class AtpProjection:
+class AtpProjection(SchemaProjection):
     """Builds the ATP read model in PostgreSQL schema ``schema``."""
 
+    tables = TABLES
+
     def __init__(self, schema: str = "atp") -> None:
-        self.name = f"atp:{schema}"
-        self.schema = schema
-        self._s = Identifier(schema)
+        super().__init__("atp", schema, LOG)
         self._skus: dict[UUID, str] = {}
         self._channels: dict[UUID, str] = {}
-        self._handlers: dict[type, Any] = {
-            _event(Location, "Registered"): self._location_registered,
-            _event(Location, "Described"): self._location_described,
-            _event(Channel, "Registered"): self._channel_registered,
-            _event(Channel, "Described"): self._channel_described,
-            _event(Channel, "LocationsChanged"): self._channel_locations_changed,
-            _event(Inventory, "SkuRegistered"): self._sku_registered,
-            _event(Inventory, "SkuDescribed"): self._sku_described,
-            _event(Inventory, "StockReceived"): self._stock_received,
-            _event(Inventory, "StockAdjusted"): self._stock_adjusted,
-            _event(Inventory, "StockTransferred"): self._stock_transferred,
-            _event(Inventory, "StockReserved"): self._stock_reserved,
-            _event(Inventory, "ReservationReleased"): self._reservation_released,
-            _event(Inventory, "ReservationCommitted"): self._reservation_committed,
-            _event(Inventory, "SafetyBufferSet"): self._safety_buffer_set,
-            _event(Inventory, "ReorderPolicySet"): self._reorder_policy_set,
+        self.handlers = {
+            event_class(Location, "Registered"): self._location_registered,
+            event_class(Location, "Described"): self._location_described,
+            event_class(Channel, "Registered"): self._channel_registered,
+            event_class(Channel, "Described"): self._channel_described,
+            event_class(Channel, "LocationsChanged"): self._channel_locations_changed,
+            event_class(Inventory, "SkuRegistered"): self._sku_registered,
+            event_class(Inventory, "SkuDescribed"): self._sku_described,
+            event_class(Inventory, "StockReceived"): self._stock_received,
+            event_class(Inventory, "StockAdjusted"): self._stock_adjusted,
+            event_class(Inventory, "StockTransferred"): self._stock_transferred,
+            event_class(Inventory, "StockReserved"): self._stock_reserved,
+            event_class(Inventory, "ReservationReleased"): self._reservation_released,
+            event_class(Inventory, "ReservationCommitted"): self._reservation_committed,
+            event_class(Inventory, "SafetyBufferSet"): self._safety_buffer_set,
+            event_class(Inventory, "ReorderPolicySet"): self._reorder_policy_set,
         }
-
-    def sql(self, text: str, **parts: Composable) -> Composed:
-        return SQL(text).format(s=self._s, **parts)
-
-    # -- Projection protocol ---------------------------------------------------------------
-
-    def setup(self, conn: psycopg.Connection[Any]) -> None:
-        with conn.transaction():
-            conn.execute(SQL("CREATE SCHEMA IF NOT EXISTS {}").format(self._s))
-            for statement in TABLES.split(";"):
-                if statement.strip():
-                    conn.execute(self.sql(statement))
-            conn.execute(
-                self.sql("INSERT INTO {s}.tracking VALUES (%s, 0) ON CONFLICT DO NOTHING"),
-                (LOG,),
-            )
-
-    def position(self, conn: psycopg.Connection[Any], *, lock: bool = False) -> int:
-        query = self.sql("SELECT position FROM {s}.tracking WHERE log = %s")
-        if lock:
-            query = query + SQL(" FOR UPDATE")
-        row = conn.execute(query, (LOG,)).fetchone()
-        return int(row[0]) if row else 0
-
-    def advance(self, cur: psycopg.Cursor[Any], position: int) -> None:
-        cur.execute(
-            self.sql("UPDATE {s}.tracking SET position = %s WHERE log = %s"), (position, LOG)
-        )
-
-    def apply(self, cur: psycopg.Cursor[Any], event: Any, meta: EventMeta, position: int) -> None:
-        handler = self._handlers.get(type(event))
-        if handler is not None:
-            handler(cur, event, position)
 
     # -- network ---------------------------------------------------------------------------
 

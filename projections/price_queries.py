@@ -135,17 +135,10 @@ def evaluate(
         version, status = inputs.lists.get(cur, (None, None))
         for sku in skus:
             layer = inputs.layers.get((cur, sku))
-            served = status == "active" and layer is not None
-            found = quote(
-                channel,
-                sku,
-                cur,
-                at,
-                layer["amount"] if served and layer is not None else None,
-                inputs.promotions,
-                inputs.floors.get((cur, sku)),
-            )
-            if not served:
+            floor = inputs.floors.get((cur, sku))
+            if status == "active" and layer is not None:
+                found = quote(channel, sku, cur, at, layer["amount"], inputs.promotions, floor)
+            else:
                 why = (
                     f"no {cur} price list"
                     if version is None
@@ -153,8 +146,9 @@ def evaluate(
                     if status != "active"
                     else "no list price"
                 )
-                found = Quote(channel, sku, cur, at, None, (), found.floor, None, False, why)
-            answers.append(render(found, inputs, layer if served else None))
+                found = Quote(channel, sku, cur, at, None, (), floor, None, False, why)
+                layer = None
+            answers.append(render(found, inputs, layer))
     return answers
 
 

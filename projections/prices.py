@@ -12,19 +12,16 @@ from typing import Any
 from uuid import UUID
 
 import psycopg
-from psycopg.sql import SQL, Composable, Composed, Identifier
 
 from domain.price_floors import PriceFloors
 from domain.price_list import ListStatus, PriceList
 from domain.pricing_rule import PricingRule
 from domain.promotion import Promotion
-from infrastructure.eventstore import EventMeta
+from projections.schema import SchemaProjection, event_class
 
 LOG = "pricing"
 
 TABLES = """
-CREATE TABLE IF NOT EXISTS {s}.tracking (
-    log text PRIMARY KEY, position bigint NOT NULL);
 CREATE TABLE IF NOT EXISTS {s}.lists (
     stream_id uuid PRIMARY KEY, channel text NOT NULL, currency text NOT NULL,
     name text NOT NULL, map_policy text NOT NULL, status text NOT NULL,
@@ -62,66 +59,28 @@ CREATE TABLE IF NOT EXISTS {s}.rules (
 """
 
 
-def _event(aggregate: type, name: str) -> type:
-    event_class: type = getattr(aggregate, name)
-    return event_class
-
-
-class PricingProjection:
+class PricingProjection(SchemaProjection):
     """Builds the pricing read model in PostgreSQL schema ``schema``."""
 
+    tables = TABLES
+
     def __init__(self, schema: str = "pricing") -> None:
-        self.name = f"prices:{schema}"
-        self.schema = schema
-        self._s = Identifier(schema)
+        super().__init__("prices", schema, LOG)
         self._lists: dict[UUID, tuple[str, str]] = {}
-        self._handlers: dict[type, Any] = {
-            _event(PriceList, "Opened"): self._opened,
-            _event(PriceList, "PricesScheduled"): self._layers,
-            _event(PriceList, "RolledBack"): self._layers,
-            _event(PriceList, "StatusChanged"): self._status_changed,
-            _event(PriceList, "Renamed"): self._renamed,
-            _event(PriceList, "MapPolicyChanged"): self._policy_changed,
-            _event(Promotion, "Defined"): self._promotion_defined,
-            _event(Promotion, "Ended"): self._promotion_ended,
-            _event(PriceFloors, "Started"): self._floors_started,
-            _event(PriceFloors, "FloorsSet"): self._floors_set,
-            _event(PricingRule, "Defined"): self._rule_defined,
-            _event(PricingRule, "Disabled"): self._rule_disabled,
+        self.handlers = {
+            event_class(PriceList, "Opened"): self._opened,
+            event_class(PriceList, "PricesScheduled"): self._layers,
+            event_class(PriceList, "RolledBack"): self._layers,
+            event_class(PriceList, "StatusChanged"): self._status_changed,
+            event_class(PriceList, "Renamed"): self._renamed,
+            event_class(PriceList, "MapPolicyChanged"): self._policy_changed,
+            event_class(Promotion, "Defined"): self._promotion_defined,
+            event_class(Promotion, "Ended"): self._promotion_ended,
+            event_class(PriceFloors, "Started"): self._floors_started,
+            event_class(PriceFloors, "FloorsSet"): self._floors_set,
+            event_class(PricingRule, "Defined"): self._rule_defined,
+            event_class(PricingRule, "Disabled"): self._rule_disabled,
         }
-
-    def sql(self, text: str, **parts: Composable) -> Composed:
-        return SQL(text).format(s=self._s, **parts)
-
-    # -- Projection protocol ---------------------------------------------------------------
-
-    def setup(self, conn: psycopg.Connection[Any]) -> None:
-        with conn.transaction():
-            conn.execute(SQL("CREATE SCHEMA IF NOT EXISTS {}").format(self._s))
-            for statement in TABLES.split(";"):
-                if statement.strip():
-                    conn.execute(self.sql(statement))
-            conn.execute(
-                self.sql("INSERT INTO {s}.tracking VALUES (%s, 0) ON CONFLICT DO NOTHING"),
-                (LOG,),
-            )
-
-    def position(self, conn: psycopg.Connection[Any], *, lock: bool = False) -> int:
-        query = self.sql("SELECT position FROM {s}.tracking WHERE log = %s")
-        if lock:
-            query = query + SQL(" FOR UPDATE")
-        row = conn.execute(query, (LOG,)).fetchone()
-        return int(row[0]) if row else 0
-
-    def advance(self, cur: psycopg.Cursor[Any], position: int) -> None:
-        cur.execute(
-            self.sql("UPDATE {s}.tracking SET position = %s WHERE log = %s"), (position, LOG)
-        )
-
-    def apply(self, cur: psycopg.Cursor[Any], event: Any, meta: EventMeta, position: int) -> None:
-        handler = self._handlers.get(type(event))
-        if handler is not None:
-            handler(cur, event, position)
 
     # -- price lists -----------------------------------------------------------------------
 
