@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from datetime import datetime
 from decimal import Decimal
-from typing import Annotated
+from typing import Annotated, Any
 
 import msgspec
 
@@ -61,6 +61,23 @@ class PromotionPut(Strict):
     )
     valid_from: Instant | None = None
     valid_until: Instant | None = None
+
+
+def promotion_definition(body: PromotionPut) -> dict[str, Any]:
+    """A promotion body as the keyword arguments of the pricing application."""
+    return {
+        "name": body.name,
+        "kind": body.kind,
+        "value": body.value,
+        "currency": body.currency,
+        "channels": body.channels,
+        "skus": body.skus,
+        "priority": body.priority,
+        "stacking": body.stacking,
+        "stacks_with": list(body.stacks_with),
+        "valid_from": body.valid_from,
+        "valid_until": body.valid_until,
+    }
 
 
 class PricingRulePut(Strict):

@@ -21,6 +21,7 @@ from api.price_schemas import (
     PricingRulePut,
     PromotionPut,
     Rollback,
+    promotion_definition,
 )
 from api.routes.commanding import BadRequest, command_request, execute, respond
 from api.schemas import MAX_LIST, Code
@@ -276,20 +277,7 @@ class PromotionController(Controller):
 
         def command(body: PromotionPut, req: CommandRequest) -> Any:
             return services.pricing.define_promotion(
-                promotion_id,
-                name=body.name,
-                kind=body.kind,
-                value=body.value,
-                currency=body.currency,
-                channels=body.channels,
-                skus=body.skus,
-                priority=body.priority,
-                stacking=body.stacking,
-                stacks_with=list(body.stacks_with),
-                valid_from=body.valid_from,
-                valid_until=body.valid_until,
-                now=datetime.now(UTC),
-                request=req,
+                promotion_id, now=datetime.now(UTC), request=req, **promotion_definition(body)
             )
 
         return await execute(request, "define_promotion", PromotionPut, command)

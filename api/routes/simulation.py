@@ -16,7 +16,7 @@ from litestar.di import NamedDependency
 from litestar.params import JSONBody
 
 from api.auth import admits
-from api.price_schemas import SimulationPost
+from api.price_schemas import SimulationPost, promotion_definition
 from api.routes.commanding import BadRequest
 from api.schemas import MAX_LIST, decode_strict
 from api.services import Services
@@ -82,20 +82,9 @@ class SimulationController(Controller):
             asked = body.promotion
             assert asked is not None
             created, refusal = await asyncio.to_thread(
-                services.pricing.preview_promotion,
-                asked.promotion_id,
-                now,
-                name=asked.name,
-                kind=asked.kind,
-                value=asked.value,
-                currency=asked.currency,
-                channels=asked.channels,
-                skus=asked.skus,
-                priority=asked.priority,
-                stacking=asked.stacking,
-                stacks_with=list(asked.stacks_with),
-                valid_from=asked.valid_from,
-                valid_until=asked.valid_until,
+                lambda: services.pricing.preview_promotion(
+                    asked.promotion_id, now, **promotion_definition(asked)
+                )
             )
             promotion = replace(created.terms, version=0)
             if refusal is not None:
