@@ -85,6 +85,11 @@ class ReservationExists(Conflict):
     title = "Reservation id already used with different details"
 
 
+class HoldExpired(Conflict):
+    code = "hold-expired"
+    title = "The reservation has expired"
+
+
 class UnknownPriceList(NotFound):
     code = "unknown-price-list"
     title = "Unknown price list"

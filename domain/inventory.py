@@ -16,6 +16,7 @@ from uuid import UUID
 from eventsourcing.domain import Aggregate, event
 
 from domain.errors import (
+    HoldExpired,
     InsufficientStock,
     InvalidValue,
     LocationNotInChannel,
@@ -90,6 +91,8 @@ class Inventory(Aggregate):
         self.reservations: dict[str, Reservation] = {}  # held now, with what is left
         self.reservations_made: dict[str, Reservation] = {}  # every hold ever, as made
         self.safety_buffers: dict[str, int] = {}
+        # Held now and due to lapse: an expired one counts as free before it is released.
+        self.expiring: dict[str, Reservation] = {}
 
     def __deepcopy__(self, memo: dict[int, Any]) -> Inventory:
         """A copy sharing only immutable parts.
@@ -104,6 +107,7 @@ class Inventory(Aggregate):
         clone.reservations = dict(self.reservations)
         clone.reservations_made = dict(self.reservations_made)
         clone.safety_buffers = dict(self.safety_buffers)
+        clone.expiring = dict(self.expiring)
         clone._pending_events = list(self._pending_events)
         return clone
 
@@ -112,9 +116,26 @@ class Inventory(Aggregate):
     def at(self, location: str) -> LocationStock:
         return self.stock.get(location) or LocationStock()
 
-    def available_to_promise(self, channel: str, locations: list[str]) -> int:
-        """What ``channel``, fed by ``locations``, may promise of this SKU."""
-        pooled = sum(self.at(code).available for code in locations)
+    def lapsed(self, location: str, now: datetime | None) -> int:
+        """Units held at ``location`` by holds expired at ``now``, not yet released."""
+        if now is None or not self.expiring:
+            return 0
+        return sum(
+            held.quantity
+            for held in self.expiring.values()
+            if held.location == location and held.expires_at is not None and held.expires_at <= now
+        )
+
+    def free(self, location: str, now: datetime | None = None) -> int:
+        """Units at ``location`` a new hold may take: an expired hold no longer counts, so
+        availability never depends on when the expiry timer gets round to releasing it."""
+        return self.at(location).available + self.lapsed(location, now)
+
+    def available_to_promise(
+        self, channel: str, locations: list[str], now: datetime | None = None
+    ) -> int:
+        """What ``channel``, fed by ``locations``, may promise of this SKU at ``now``."""
+        pooled = sum(self.free(code, now) for code in locations)
         return max(0, pooled - self.safety_buffers.get(channel, 0))
 
     # -- commands --------------------------------------------------------------------------
@@ -141,6 +162,19 @@ class Inventory(Aggregate):
 
     @event("StockReceived")
     def _receive(self, location: str, quantity: int) -> None:
+        self._stock(location).on_hand += quantity
+
+    def restock(self, location: str, quantity: int, reference: str) -> None:
+        """Sellable goods came back (a customer return) to ``location``."""
+        check_code(location, "location")
+        check_quantity(quantity)
+        check_text(reference, "reference", MAX_REFERENCE)
+        if self.at(location).on_hand + quantity > MAX_QUANTITY:
+            raise InvalidValue(f"on hand would exceed {MAX_QUANTITY}", field="quantity")
+        self._restock(location=location, quantity=quantity, reference=reference)
+
+    @event("StockReturned")
+    def _restock(self, location: str, quantity: int, reference: str) -> None:
         self._stock(location).on_hand += quantity
 
     def adjust(self, location: str, reason: AdjustmentReason, quantity: int) -> None:
@@ -263,7 +297,7 @@ class Inventory(Aggregate):
                     location=location,
                     channel=channel,
                 )
-            atp = self.available_to_promise(channel, locations)
+            atp = self.available_to_promise(channel, locations, now)
             if quantity > atp:
                 raise InsufficientStock(
                     f"channel {channel} may promise {atp} of {self.sku}, {quantity} requested",
@@ -272,7 +306,7 @@ class Inventory(Aggregate):
                     requested=quantity,
                     available=atp,
                 )
-        self._require_available(location, quantity)
+        self._require_available(location, quantity, now)
         self._reserve(
             reservation_id=reservation_id,
             location=location,
@@ -294,9 +328,35 @@ class Inventory(Aggregate):
         expires_at: datetime | None,
     ) -> None:
         self._stock(location).reserved += quantity
-        self.reservations[reservation_id] = self.reservations_made[reservation_id] = Reservation(
-            reservation_id, location, quantity, channel, reference, expires_at
-        )
+        held = Reservation(reservation_id, location, quantity, channel, reference, expires_at)
+        self.reservations[reservation_id] = self.reservations_made[reservation_id] = held
+        if expires_at is not None:
+            self.expiring[reservation_id] = held
+
+    def secure(self, reservation_id: str, now: datetime) -> bool:
+        """Keep a hold past its expiry (the order was paid); False if it never expired.
+
+        An expired hold may already back someone else's hold, so it cannot be revived.
+        """
+        held = self._reservation(reservation_id)
+        if held.expires_at is None:
+            return False
+        if held.expires_at <= now:
+            raise HoldExpired(
+                f"reservation {reservation_id} of {self.sku} expired at "
+                f"{held.expires_at.isoformat()}",
+                sku=self.sku,
+                reservation_id=reservation_id,
+                expired_at=held.expires_at.isoformat(),
+            )
+        self._secure(reservation_id=reservation_id)
+        return True
+
+    @event("ReservationSecured")
+    def _secure(self, reservation_id: str) -> None:
+        held = self.reservations[reservation_id]
+        self.reservations[reservation_id] = replace(held, expires_at=None)
+        self.expiring.pop(reservation_id, None)
 
     def release(self, reservation_id: str, channel: str | None = None) -> None:
         """Give reserved units back to the location's available stock.
@@ -311,16 +371,30 @@ class Inventory(Aggregate):
     def _release(self, reservation_id: str, location: str, quantity: int) -> None:
         self._stock(location).reserved -= quantity
         del self.reservations[reservation_id]
+        self.expiring.pop(reservation_id, None)
 
     def commit(
-        self, reservation_id: str, quantity: int | None = None, channel: str | None = None
+        self,
+        reservation_id: str,
+        quantity: int | None = None,
+        channel: str | None = None,
+        now: datetime | None = None,
     ) -> None:
         """Units left the building: on hand and the reservation fall together.
 
         ``quantity`` commits part of the reservation; the rest stays reserved. ``channel``
-        limits the search to that channel's reservations, as for :meth:`release`.
+        limits the search to that channel's reservations, as for :meth:`release`. A hold
+        expired at ``now`` may no longer back a shipment: its units may be promised again.
         """
         held = self._reservation(reservation_id, channel)
+        if now is not None and held.expires_at is not None and held.expires_at <= now:
+            raise HoldExpired(
+                f"reservation {reservation_id} of {self.sku} expired at "
+                f"{held.expires_at.isoformat()}",
+                sku=self.sku,
+                reservation_id=reservation_id,
+                expired_at=held.expires_at.isoformat(),
+            )
         quantity = held.quantity if quantity is None else check_quantity(quantity)
         if quantity > held.quantity:
             raise InvalidValue(
@@ -337,15 +411,11 @@ class Inventory(Aggregate):
         held = self.reservations[reservation_id]
         if quantity == held.quantity:
             del self.reservations[reservation_id]
+            self.expiring.pop(reservation_id, None)
         else:
-            self.reservations[reservation_id] = Reservation(
-                held.reservation_id,
-                held.location,
-                held.quantity - quantity,
-                held.channel,
-                held.reference,
-                held.expires_at,
-            )
+            self.reservations[reservation_id] = replace(held, quantity=held.quantity - quantity)
+            if reservation_id in self.expiring:
+                self.expiring[reservation_id] = self.reservations[reservation_id]
 
     def set_safety_buffer(self, channel: str, quantity: int) -> None:
         """Hold back ``quantity`` units from what ``channel`` may promise."""
@@ -393,8 +463,8 @@ class Inventory(Aggregate):
             )
         return held
 
-    def _require_available(self, location: str, quantity: int) -> None:
-        available = self.at(location).available
+    def _require_available(self, location: str, quantity: int, now: datetime | None = None) -> None:
+        available = self.free(location, now)
         if quantity > available:
             raise InsufficientStock(
                 f"{available} of {self.sku} available at {location}, {quantity} requested",

@@ -18,6 +18,7 @@ from uuid import UUID, uuid4
 from eventsourcing.persistence import (
     DatetimeAsISO,
     DecimalAsStr,
+    IntegrityError,
     JSONTranscoder,
     Mapper,
     StoredEvent,
@@ -32,6 +33,7 @@ from psycopg.sql import SQL, Identifier
 
 from application.context import SCHEMA_VERSION, context_of
 from application.idempotency import IdempotencyRecord, PendingAnswer
+from application.processes import ProcessMark
 
 META = "_meta"
 
@@ -123,6 +125,21 @@ class LedgerRecorder(PostgresApplicationRecorder):
         self._insert_answer = SQL(
             "INSERT INTO {} (key, fingerprint, answer) VALUES (%s, %s, %s)"
         ).format(self.idempotency_table)
+        # Where each process manager writing into this log has got to in the log it
+        # follows: advanced in the transaction of the events it wrote (exactly once).
+        self.tracking_table = Identifier(datastore.schema, f"{prefix}_process_tracking")
+        self.sql_create_statements.append(
+            SQL(
+                "CREATE TABLE IF NOT EXISTS {} ("
+                " process text NOT NULL, upstream text NOT NULL, position bigint NOT NULL,"
+                " PRIMARY KEY (process, upstream))"
+            ).format(self.tracking_table)
+        )
+        self._advance = SQL(
+            "INSERT INTO {t} AS t (process, upstream, position) VALUES (%s, %s, %s) "
+            "ON CONFLICT (process, upstream) DO UPDATE SET position = EXCLUDED.position "
+            "WHERE t.position < EXCLUDED.position"
+        ).format(t=self.tracking_table)
 
     def insert_events(
         self, stored_events: Sequence[StoredEvent], **kwargs: Any
@@ -151,6 +168,11 @@ class LedgerRecorder(PostgresApplicationRecorder):
         self, curs: Cursor[DictRow], stored_events: Any, **kwargs: Any
     ) -> Any:
         ids = super()._fetch_ids_after_insert_events(curs, stored_events, **kwargs)
+        mark: ProcessMark | None = kwargs.get("tracking")
+        if mark is not None:
+            curs.execute(self._advance, (mark.process, mark.upstream, mark.position))
+            if curs.rowcount != 1:  # processed already: roll the events back with it
+                raise IntegrityError(f"{mark.process} is already past {mark.position}")
         answers: list[PendingAnswer] = kwargs.get("idempotency") or []
         if answers and ids:
             # Same transaction as the events: a duplicate key rolls them back with it.
@@ -168,6 +190,23 @@ class LedgerRecorder(PostgresApplicationRecorder):
                 ],
             )
         return ids
+
+    def process_position(self, process: str, upstream: str) -> int:
+        with self.datastore.get_connection() as conn, conn.cursor() as curs:
+            curs.execute(
+                SQL("SELECT position FROM {} WHERE process = %s AND upstream = %s").format(
+                    self.tracking_table
+                ),
+                (process, upstream),
+            )
+            row = curs.fetchone()
+        return int(row["position"]) if row else 0
+
+    def advance_process(self, mark: ProcessMark) -> bool:
+        """Move a process past events it had nothing to write for; False if already past."""
+        with self.datastore.get_connection() as conn, conn.cursor() as curs:
+            curs.execute(self._advance, (mark.process, mark.upstream, mark.position))
+            return curs.rowcount == 1
 
     def find_answer(self, key: str) -> IdempotencyRecord | None:
         with self.datastore.get_connection() as conn, conn.cursor() as curs:
