@@ -168,7 +168,7 @@ class LedgerRecorder(PostgresApplicationRecorder):
         self, curs: Cursor[DictRow], stored_events: Any, **kwargs: Any
     ) -> Any:
         ids = super()._fetch_ids_after_insert_events(curs, stored_events, **kwargs)
-        mark: ProcessMark | None = kwargs.get("tracking")
+        mark: ProcessMark | None = kwargs.get("process_mark")
         if mark is not None:
             curs.execute(self._advance, (mark.process, mark.upstream, mark.position))
             if curs.rowcount != 1:  # processed already: roll the events back with it
