@@ -11,12 +11,14 @@ from api.ratelimit import RateLimiter
 from api.services import Services
 from application.access import AccessApp
 from application.inventory import InventoryApp
+from application.order_saga import OrderSaga
+from application.orders import OrderSettings, OrdersApp
 from application.pricing import PricingApp
 from infrastructure.eventstore import application_env, events_table
 from projections.atp import AtpProjection
 from projections.atp_queries import AtpQueries
 from projections.follower import Follower
-from projections.price_queries import PriceQueries
+from projections.price_queries import PriceQueries, ReadModelPriceBook
 from projections.prices import PricingProjection
 
 
@@ -27,6 +29,7 @@ def build_services(
     pool_size: int = 8,
     rate_per_second: float = 200.0,
     burst: int = 400,
+    order_settings: OrderSettings | None = None,
 ) -> Services:
     inventory = InventoryApp(application_env(database_url, pool_size=pool_size))
     access = AccessApp(application_env(database_url, pool_size=2))
@@ -43,6 +46,13 @@ def build_services(
             return price_queries.catalog(conn)
 
     pricing = PricingApp(application_env(database_url, pool_size=max(2, pool_size // 2)), catalog)
+    price_book = ReadModelPriceBook(database_url, price_queries)
+    orders = OrdersApp(
+        application_env(database_url, pool_size=max(2, pool_size // 2)),
+        inventory,
+        price_book,
+        order_settings,
+    )
     read_pool: AsyncConnectionPool[Any] = AsyncConnectionPool(
         database_url,
         min_size=1,
@@ -61,4 +71,7 @@ def build_services(
         pricing=pricing,
         price_follower=price_follower,
         price_queries=price_queries,
+        orders=orders,
+        saga=OrderSaga(orders, inventory),
+        price_book=price_book,
     )

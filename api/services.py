@@ -10,10 +10,12 @@ from psycopg_pool import AsyncConnectionPool
 from api.ratelimit import RateLimiter
 from application.access import AccessApp
 from application.inventory import InventoryApp
+from application.order_saga import OrderSaga
+from application.orders import OrdersApp
 from application.pricing import PricingApp
 from projections.atp_queries import AtpQueries
 from projections.follower import Follower
-from projections.price_queries import PriceQueries
+from projections.price_queries import PriceQueries, ReadModelPriceBook
 
 
 @dataclass
@@ -28,6 +30,9 @@ class Services:
     pricing: PricingApp
     price_follower: Follower
     price_queries: PriceQueries
+    orders: OrdersApp
+    saga: OrderSaga
+    price_book: ReadModelPriceBook
     nats: Any = None  # a connected nats.aio.client.Client, set by the app's lifespan
 
     def followers(self) -> list[Follower]:
@@ -37,3 +42,5 @@ class Services:
         self.inventory.close()
         self.access.close()
         self.pricing.close()
+        self.orders.close()
+        self.price_book.close()

@@ -94,6 +94,11 @@ class CommandRunner:
             )
         return replace(msgspec.json.decode(found.answer, type=Outcome), replayed=True)
 
+    def replay(self, request: Request) -> Outcome | None:
+        """The recorded answer to an earlier request with this key, if there is one."""
+        key = self._scoped_key(request)
+        return None if key is None else self._replay(key, request)
+
     def run(
         self,
         aggregate_id: UUID,

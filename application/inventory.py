@@ -308,6 +308,17 @@ class InventoryApp(Application[UUID]):
             lambda inv: {"reservation": reservation_view(inv, reservation_id)},
         )
 
+    def secure_hold(
+        self, sku: str, reservation_id: str, now: datetime, request: Request = ANONYMOUS
+    ) -> Outcome:
+        """Keep a hold past its expiry (its order was paid); refused once it has lapsed."""
+        return self._on_sku(
+            sku,
+            lambda inv: inv.secure(reservation_id, now),
+            request,
+            lambda inv: {"reservation": reservation_view(inv, reservation_id)},
+        )
+
     def set_safety_buffer(
         self, sku: str, channel: str, quantity: int, request: Request = ANONYMOUS
     ) -> Outcome:

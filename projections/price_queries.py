@@ -16,7 +16,9 @@ from typing import Any
 
 import psycopg
 from psycopg.sql import SQL, Composed, Identifier
+from psycopg_pool import ConnectionPool
 
+from domain.order import PriceEvidence
 from domain.pricing import Quote, quote
 from domain.promotion import PromotionKind, PromotionTerms, Stacking
 
@@ -264,3 +266,41 @@ class PriceQueries:
             self._sql("SELECT rule_id FROM {s}.rules WHERE enabled ORDER BY rule_id")
         ).fetchall()
         return [row[0] for row in rows]
+
+
+class ReadModelPriceBook:
+    """Effective prices for order placement, read from the pricing read model.
+
+    It is at most the pricing projection's lag behind the pricing log; the list version and
+    promotions it used are recorded on the order, so the check can be audited.
+    """
+
+    def __init__(self, conninfo: str, queries: PriceQueries, pool_size: int = 4) -> None:
+        self.queries = queries
+        self.pool: ConnectionPool[Any] = ConnectionPool(
+            conninfo, min_size=1, max_size=pool_size, open=True, kwargs={"autocommit": True}
+        )
+
+    def evidence(
+        self, channel: str, currency: str, skus: Sequence[str], at: datetime
+    ) -> dict[str, PriceEvidence]:
+        with self.pool.connection() as conn:
+            inputs = self.queries.inputs_sync(conn, channel, skus, at, currency)
+        found = {}
+        for answer in evaluate(channel, skus, at, inputs, currency):
+            listed = answer["price_list"] or {}
+            found[answer["sku"]] = PriceEvidence(
+                effective=_amount(answer["effective_price"]),
+                list_price=_amount(answer["list_price"]),
+                promotion_ids=tuple(step["promotion_id"] for step in answer["promotions"]),
+                list_version=listed.get("version"),
+                entry_version=listed.get("entry_version"),
+            )
+        return found
+
+    def close(self) -> None:
+        self.pool.close()
+
+
+def _amount(money: dict[str, str] | None) -> Decimal | None:
+    return None if money is None else Decimal(money["amount"])
