@@ -12,7 +12,7 @@ from api.services import Services
 from application.access import AccessApp
 from application.inventory import InventoryApp
 from application.order_saga import OrderSaga
-from application.orders import OrderSettings, OrdersApp
+from application.orders import OrdersApp, OrderSettings
 from application.pricing import PricingApp
 from infrastructure.eventstore import application_env, events_table
 from projections.atp import AtpProjection

@@ -61,7 +61,8 @@ def test_a_split_order_takes_what_each_location_has(services: Services) -> None:
     assert order.status is OrderStatus.CONFIRMED
     assert sorted(s["location"] for s in order.shipments.values()) == ["NORTH", "SOUTH"]
     stock = services.inventory.stock("TEE")
-    assert stock.at("SOUTH").reserved == 2 and stock.at("NORTH").reserved == 1
+    assert stock.at("SOUTH").reserved == 2
+    assert stock.at("NORTH").reserved == 1
 
 
 def test_a_price_the_channel_did_not_show_is_refused_and_nothing_is_written(
