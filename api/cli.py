@@ -11,7 +11,7 @@ import sys
 import threading
 from collections.abc import Awaitable, Callable, Iterator, Sequence
 from contextlib import contextmanager
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from types import FrameType
 
@@ -27,6 +27,7 @@ from application.access import AccessApp
 from application.commands import Request as CommandRequest
 from application.context import CommandContext
 from application.demand_pricing import DemandPricing
+from application.orders import OrderSettings
 from domain.errors import DomainError
 from infrastructure.connectors.config import ConfigError, load
 from infrastructure.connectors.runtime import ConnectorRunner
@@ -53,6 +54,11 @@ def _services(settings: Settings) -> Iterator[tuple[ServerUrls, Services]]:
             pool_size=settings.pool_size,
             rate_per_second=settings.rate_per_second,
             burst=settings.rate_burst,
+            order_settings=OrderSettings(
+                price_tolerance_percent=settings.price_tolerance_percent,
+                payment_window=timedelta(seconds=settings.payment_window_seconds),
+                location_priority=settings.location_priority,
+            ),
         )
         try:
             yield urls, services
@@ -67,6 +73,7 @@ def cmd_up(args: argparse.Namespace) -> int:
         running = [follower.start() for follower in services.followers()]
         running.append(start_in_thread(Relay(urls.database_url, urls.nats_url)))
         running.append(DemandPricing(services.pricing, DemandReadModels(urls.database_url)).start())
+        running.extend(process.start() for process in services.saga.processes())
         new_keys: list[tuple[str, str]] = []
         if not services.access.has_keys():
             # A new store: the first admin key is made here and shown this once.
@@ -123,6 +130,22 @@ def cmd_relay(args: argparse.Namespace) -> int:
             await relay.run(stop)
 
         asyncio.run(main())
+    return 0
+
+
+def cmd_process(args: argparse.Namespace) -> int:
+    """One process manager on its own, until SIGTERM (production topology, crash tests)."""
+    settings = get_settings()
+    with _services(settings) as (_, services):
+        running = [process.start() for process in services.saga.processes()]
+        print(f"running {args.name}", flush=True)
+        try:
+            threading.Event().wait()
+        finally:
+            for _, stop in running:
+                stop.set()
+            for thread, _ in running:
+                thread.join(timeout=10)
     return 0
 
 
@@ -311,6 +334,10 @@ def main(argv: Sequence[str] | None = None) -> int:
 
     relay = sub.add_parser("relay", help="publish stored events to NATS JetStream")
     relay.set_defaults(func=cmd_relay)
+
+    process = sub.add_parser("process", help="run a process manager on its own")
+    process.add_argument("name", choices=["order-saga"])
+    process.set_defaults(func=cmd_process)
 
     project = sub.add_parser("project", help="read-model maintenance")
     project_sub = project.add_subparsers(dest="action", required=True)

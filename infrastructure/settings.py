@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import os
 from dataclasses import dataclass
+from decimal import Decimal
 from functools import lru_cache
 from pathlib import Path
 
@@ -22,6 +23,19 @@ class Settings:
     pool_size: int
     rate_per_second: float  # per API key and API process
     rate_burst: int
+    price_tolerance_percent: Decimal  # how far a channel's shown price may be off
+    payment_window_seconds: int  # an unpaid order's holds lapse after this long
+    location_priority: dict[str, int]  # routing tie-breaker after distance, lower first
+
+
+def _priorities(raw: str) -> dict[str, int]:
+    """``NORTH=1,SOUTH=2`` as {"NORTH": 1, "SOUTH": 2}."""
+    found = {}
+    for item in raw.split(","):
+        if item.strip():
+            code, _, rank = item.partition("=")
+            found[code.strip()] = int(rank)
+    return found
 
 
 def _int(name: str, default: int) -> int:
@@ -43,4 +57,7 @@ def get_settings() -> Settings:
         pool_size=_int("LEDGERLINE_POOL_SIZE", 8),
         rate_per_second=float(os.environ.get("LEDGERLINE_RATE_PER_SECOND") or 200),
         rate_burst=_int("LEDGERLINE_RATE_BURST", 400),
+        price_tolerance_percent=Decimal(os.environ.get("LEDGERLINE_PRICE_TOLERANCE_PERCENT") or 0),
+        payment_window_seconds=_int("LEDGERLINE_PAYMENT_WINDOW_SECONDS", 1800),
+        location_priority=_priorities(os.environ.get("LEDGERLINE_LOCATION_PRIORITY", "")),
     )

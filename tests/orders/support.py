@@ -48,6 +48,16 @@ def merchant(services: Services, skus: dict[str, dict[str, int]]) -> None:
     settle(services)
 
 
+def add_channel(services: Services, code: str, feeding: list[str], skus: list[str]) -> None:
+    """Given one more web channel fed by ``feeding``, with ``skus`` priced at PRICE EUR."""
+    now = datetime.now(UTC) - timedelta(seconds=1)
+    services.inventory.put_channel(code, code, ChannelKind.WEB_SHOP, feeding)
+    services.pricing.put_price_list(code, "EUR", code, "reject", now)
+    services.pricing.schedule_prices(code, "EUR", [PriceChange(sku, PRICE) for sku in skus], now)
+    services.pricing.set_list_status(code, "EUR", "active", now)
+    settle(services)
+
+
 def lines(sku: str, quantity: int = 1, price: Decimal = PRICE) -> list[LineRequest]:
     return [LineRequest(sku, quantity, price)]
 
