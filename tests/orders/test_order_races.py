@@ -164,7 +164,8 @@ def test_one_order_number_placed_concurrently_many_times_is_one_order(
             "SELECT count(*) FROM orders_events WHERE originator_id = %s",
             (order_id("web", "DUP-1"),),
         ).fetchone()
-    assert row is not None and row[0] == 1
+    assert row is not None
+    assert row[0] == 1
     # and the saga reserves its stock once
     services.saga.run_once()
     assert reserved_by_location(services, "TEE")["NORTH"] == (10, 2)
