@@ -21,6 +21,7 @@ from api.routes.availability import AvailabilityController
 from api.routes.health import live, ready
 from api.routes.keys import KeyController
 from api.routes.network import ChannelController, LocationController
+from api.routes.orders import OrderController, OrderPlacementController
 from api.routes.pricing import (
     ChannelPricesController,
     FloorController,
@@ -46,6 +47,8 @@ ROUTES: list[Any] = [
     PromotionController,
     PricingRuleController,
     SimulationController,
+    OrderPlacementController,
+    OrderController,
     live,
     ready,
 ]

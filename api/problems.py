@@ -67,8 +67,13 @@ def status_of(error: DomainError) -> int:
     return 422
 
 
+# RFC 9457's own members: a domain fact of the same name must not overwrite them.
+RESERVED = frozenset({"type", "title", "status", "detail", "instance", "slug", "request"})
+
+
 def domain_error(request: Request[Any, Any, Any], error: DomainError) -> Response[Any]:
-    return problem(status_of(error), error.code, error.title, error.detail, request, **error.facts)
+    facts = {(f"fact_{k}" if k in RESERVED else k): v for k, v in error.facts.items()}
+    return problem(status_of(error), error.code, error.title, error.detail, request, **facts)
 
 
 def http_error(request: Request[Any, Any, Any], error: HTTPException) -> Response[Any]:

@@ -63,6 +63,13 @@ class ShipmentStatus(StrEnum):
     CANCELLED = "cancelled"
 
 
+class ShipmentAction(StrEnum):
+    PICK = "pick"
+    PACK = "pack"
+    SHIP = "ship"
+    DELIVER = "deliver"
+
+
 class Disposition(StrEnum):
     SELLABLE = "sellable"  # back into available stock
     DAMAGED = "damaged"  # received, but not sellable
@@ -499,7 +506,7 @@ class Order(Aggregate):
         if not self.paid:
             raise IllegalTransition(
                 f"order {self.order_number} is not paid: authorise the payment before shipping",
-                status=str(self.status),
+                order_status=str(self.status),
             )
         for what, value in (("carrier", carrier), ("tracking", tracking)):
             if value is not None:
@@ -514,7 +521,7 @@ class Order(Aggregate):
         if not self.paid:
             raise IllegalTransition(
                 f"order {self.order_number} is not paid: take the payment before handing over",
-                status=str(self.status),
+                order_status=str(self.status),
             )
         for shipment in list(self.shipments):
             self._ship(shipment=shipment, carrier=None, tracking=None, at=now)
@@ -570,7 +577,7 @@ class Order(Aggregate):
             raise IllegalTransition(
                 f"order {self.order_number} is due for payment by "
                 f"{self.payment_due_by.isoformat()}",
-                status=str(self.status),
+                order_status=str(self.status),
             )
         self._expire(deadline=self.payment_due_by, shipments=self._unshipped(), at=now)
 
@@ -667,7 +674,7 @@ class Order(Aggregate):
             raise IllegalTransition(
                 f"cannot {action} shipment {shipment}: it is {found['status']}",
                 shipment=shipment,
-                status=str(found["status"]),
+                shipment_status=str(found["status"]),
             )
 
     def _require(self, *allowed: OrderStatus, action: str) -> None:
@@ -677,6 +684,6 @@ class Order(Aggregate):
     def _illegal(self, action: str) -> None:
         raise IllegalTransition(
             f"cannot {action}: order {self.order_number} is {self.status}",
-            status=str(self.status),
+            order_status=str(self.status),
             action=action,
         )

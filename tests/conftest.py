@@ -71,9 +71,15 @@ def count_events(database_url: str) -> int:
 
 
 @pytest.fixture
-def services(database: str, servers: ServerUrls) -> Iterator[Services]:
+def services(
+    database: str, servers: ServerUrls, request: pytest.FixtureRequest
+) -> Iterator[Services]:
+    """The system on a fresh database, read models and the order saga running in threads
+    (tests marked ``no_saga`` run the saga themselves, e.g. as a process they kill)."""
     built = build_services(database, servers.nats_url, pool_size=4)
     running = [follower.start() for follower in built.followers()]
+    if request.node.get_closest_marker("no_saga") is None:
+        running.extend(process.start() for process in built.saga.processes())
     try:
         yield built
     finally:
@@ -110,6 +116,7 @@ def client(services: Services, admin_token: str) -> Iterator[TestClient[Litestar
 
 
 def settle(services: Services) -> None:
-    """Wait until the read models have applied everything written so far."""
+    """Wait until the order saga and the read models have acted on everything so far."""
+    services.saga.run_once()
     for follower in services.followers():
         follower.wait(follower.head(), timeout=20)

@@ -192,6 +192,7 @@ def _saga_process(database: str, nats: str) -> subprocess.Popen[str]:
     return process
 
 
+@pytest.mark.no_saga
 @pytest.mark.timeout(180)
 def test_a_saga_killed_mid_burst_finishes_every_order_after_restart(
     services: Services, database: str, servers: ServerUrls
