@@ -6,7 +6,6 @@ from __future__ import annotations
 from typing import Annotated, Any
 
 import msgspec
-
 from litestar import Controller, Request, Response, post
 from litestar.di import NamedDependency
 from litestar.params import JSONBody
