@@ -9,6 +9,7 @@ from psycopg.sql import SQL, Identifier
 
 from projections.atp import AtpProjection
 from projections.follower import Follower, Projection
+from projections.orders import OrdersProjection
 from projections.prices import PricingProjection
 
 # The tables that make up the ATP read model, each with the columns that order its rows.
@@ -33,10 +34,19 @@ PRICING_TABLES: dict[str, str] = {
     "rules": "rule_id",
 }
 
+ORDER_TABLES: dict[str, str] = {
+    "orders": "order_id",
+    "order_lines": "order_id, line",
+    "order_shipments": "order_id, shipment",
+    "order_shipment_lines": "order_id, shipment, line",
+    "order_timeline": "order_id, version",
+}
+
 # Each read model: the log it follows, how to build its projection, its tables.
 READ_MODELS: dict[str, tuple[str, Any, dict[str, str]]] = {
     "atp": ("inventory_events", AtpProjection, ATP_TABLES),
     "pricing": ("pricing_events", PricingProjection, PRICING_TABLES),
+    "orders": ("orders_events", OrdersProjection, ORDER_TABLES),
 }
 
 
