@@ -21,7 +21,7 @@ from api.routes.availability import AvailabilityController
 from api.routes.health import live, ready
 from api.routes.keys import KeyController
 from api.routes.network import ChannelController, LocationController
-from api.routes.orders import OrderController, OrderPlacementController
+from api.routes.orders import OrderController, OrderPlacementController, OrderReadController
 from api.routes.pricing import (
     ChannelPricesController,
     FloorController,
@@ -49,6 +49,7 @@ ROUTES: list[Any] = [
     SimulationController,
     OrderPlacementController,
     OrderController,
+    OrderReadController,
     live,
     ready,
 ]

@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+from datetime import datetime
 from typing import Any
+from uuid import UUID
 
 import psycopg
 from psycopg_pool import AsyncConnectionPool
@@ -11,13 +13,15 @@ from api.ratelimit import RateLimiter
 from api.services import Services
 from application.access import AccessApp
 from application.inventory import InventoryApp
-from application.order_saga import OrderSaga
+from application.order_saga import OrderExpiry, OrderSaga
 from application.orders import OrdersApp, OrderSettings
 from application.pricing import PricingApp
 from infrastructure.eventstore import application_env, events_table
 from projections.atp import AtpProjection
 from projections.atp_queries import AtpQueries
 from projections.follower import Follower
+from projections.order_queries import OrderQueries
+from projections.orders import OrdersProjection
 from projections.price_queries import PriceQueries, ReadModelPriceBook
 from projections.prices import PricingProjection
 
@@ -53,6 +57,14 @@ def build_services(
         price_book,
         order_settings,
     )
+    order_follower = Follower(database_url, events_table(OrdersApp.name), OrdersProjection())
+    order_follower.setup()
+    order_queries = OrderQueries()
+
+    def due_for_expiry(now: datetime, limit: int) -> list[UUID]:
+        with psycopg.connect(database_url, autocommit=True) as conn:
+            return order_queries.due_for_expiry(conn, now, limit)
+
     read_pool: AsyncConnectionPool[Any] = AsyncConnectionPool(
         database_url,
         min_size=1,
@@ -74,4 +86,7 @@ def build_services(
         orders=orders,
         saga=OrderSaga(orders, inventory),
         price_book=price_book,
+        order_follower=order_follower,
+        order_queries=order_queries,
+        expiry=OrderExpiry(orders, due_for_expiry),
     )

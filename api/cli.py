@@ -74,6 +74,7 @@ def cmd_up(args: argparse.Namespace) -> int:
         running.append(start_in_thread(Relay(urls.database_url, urls.nats_url)))
         running.append(DemandPricing(services.pricing, DemandReadModels(urls.database_url)).start())
         running.extend(process.start() for process in services.saga.processes())
+        running.append(services.expiry.start())
         new_keys: list[tuple[str, str]] = []
         if not services.access.has_keys():
             # A new store: the first admin key is made here and shown this once.
@@ -138,6 +139,7 @@ def cmd_process(args: argparse.Namespace) -> int:
     settings = get_settings()
     with _services(settings) as (_, services):
         running = [process.start() for process in services.saga.processes()]
+        running.append(services.expiry.start())
         print(f"running {args.name}", flush=True)
         try:
             threading.Event().wait()

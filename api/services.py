@@ -10,11 +10,12 @@ from psycopg_pool import AsyncConnectionPool
 from api.ratelimit import RateLimiter
 from application.access import AccessApp
 from application.inventory import InventoryApp
-from application.order_saga import OrderSaga
+from application.order_saga import OrderExpiry, OrderSaga
 from application.orders import OrdersApp
 from application.pricing import PricingApp
 from projections.atp_queries import AtpQueries
 from projections.follower import Follower
+from projections.order_queries import OrderQueries
 from projections.price_queries import PriceQueries, ReadModelPriceBook
 
 
@@ -33,10 +34,13 @@ class Services:
     orders: OrdersApp
     saga: OrderSaga
     price_book: ReadModelPriceBook
+    order_follower: Follower
+    order_queries: OrderQueries
+    expiry: OrderExpiry
     nats: Any = None  # a connected nats.aio.client.Client, set by the app's lifespan
 
     def followers(self) -> list[Follower]:
-        return [self.follower, self.price_follower]
+        return [self.follower, self.price_follower, self.order_follower]
 
     def close(self) -> None:
         self.inventory.close()

@@ -16,6 +16,7 @@ starting it again finishes every order: the position commits with the writes it 
 
 from __future__ import annotations
 
+import threading
 from collections.abc import Callable, Sequence
 from datetime import UTC, datetime
 from typing import Any
@@ -290,10 +291,18 @@ class OrderExpiry:
                 log.info("order.expiry_skipped", order_id=str(order), reason=str(refused))
         return expired
 
-    def run(self, stop: Any, interval: float = 1.0) -> None:
+    def run(self, stop: threading.Event, interval: float = 1.0) -> None:
         while not stop.is_set():
             try:
                 self.run_once()
             except Exception:
                 log.exception("order.expiry_failed")
             stop.wait(interval)
+
+    def start(self, interval: float = 1.0) -> tuple[threading.Thread, threading.Event]:
+        stop = threading.Event()
+        thread = threading.Thread(
+            target=self.run, args=(stop, interval), name="order-expiry", daemon=True
+        )
+        thread.start()
+        return thread, stop

@@ -3,12 +3,14 @@ sales, and the read side (a channel's order list and an order's timeline)."""
 
 from __future__ import annotations
 
+import asyncio
+from datetime import datetime
 from typing import Annotated, Any
 
 import msgspec
-from litestar import Controller, Request, Response, post
+from litestar import Controller, Request, Response, get, post
 from litestar.di import NamedDependency
-from litestar.params import JSONBody
+from litestar.params import JSONBody, QueryParameter
 
 from api.auth import admits
 from api.order_schemas import (
@@ -29,8 +31,10 @@ from api.services import Services
 from application.commands import Outcome
 from application.commands import Request as CommandRequest
 from domain.errors import InvalidValue
-from domain.order import Fulfilment, LineRequest, ShipmentAction
+from domain.identity import check_code
+from domain.order import Fulfilment, LineRequest, OrderStatus, ShipmentAction, UnknownOrder
 
+MAX_PAGE = 500
 WRITERS = admits("admin", "operator", "channel")
 OPERATORS = admits("admin", "operator")
 
@@ -97,6 +101,27 @@ class OrderPlacementController(Controller):
         response.status_code = _placed(outcome[0])
         return response
 
+    @get(
+        "/orders",
+        operation_id="listChannelOrders",
+        opt=admits("admin", "operator", "auditor", "channel"),
+    )
+    async def channel_orders(
+        self,
+        channel: Code,
+        services: NamedDependency[Services],
+        status: Annotated[OrderStatus | None, QueryParameter()] = None,
+        sku: Annotated[Code | None, QueryParameter()] = None,
+        placed_from: Annotated[datetime | None, QueryParameter()] = None,
+        placed_to: Annotated[datetime | None, QueryParameter()] = None,
+        cursor: Annotated[str | None, QueryParameter(max_length=200)] = None,
+        limit: Annotated[int, QueryParameter(ge=1, le=MAX_PAGE)] = 50,
+    ) -> dict[str, Any]:
+        """The channel's orders, oldest placement first, filtered by status, SKU and
+        placement window (from inclusive, to exclusive); page on with ``next_cursor``."""
+        check_code(channel, "channel")
+        return await _list(services, channel, status, sku, placed_from, placed_to, cursor, limit)
+
     @post("/pos-sales", operation_id="recordPosSale", opt=WRITERS)
     async def pos_sale(
         self,
@@ -137,6 +162,37 @@ class OrderPlacementController(Controller):
 class OrderController(Controller):
     path = "/v1/channels/{channel:str}/orders/{order_number:str}"
     tags = ["orders"]  # noqa: RUF012
+
+    @get(
+        "/",
+        operation_id="getOrder",
+        opt=admits("admin", "operator", "auditor", "channel"),
+    )
+    async def order(
+        self,
+        channel: Code,
+        order_number: OrderNumber,
+        services: NamedDependency[Services],
+        min_position: Annotated[int | None, QueryParameter(ge=0)] = None,
+    ) -> dict[str, Any]:
+        """The order with its lines, shipments and timeline: every event with its actor,
+        time and what it said (prices at placement, the routing decision, the holds).
+
+        ``min_position`` (a write's ``Ledgerline-Position``) waits up to 5 s until the read
+        model has applied it, so a client reads its own write."""
+        check_code(channel, "channel")
+        if min_position is not None:
+            await _wait_for(services, min_position)
+        async with services.read_pool.connection() as conn:
+            found = await services.order_queries.by_number(conn, channel, order_number)
+            detail = None if found is None else await services.order_queries.detail(conn, found)
+        if detail is None:
+            raise UnknownOrder(
+                f"channel {channel} has no order {order_number!r}",
+                channel=channel,
+                order_number=order_number,
+            )
+        return _public(detail)
 
     @post(
         "/payments/authorisations",
@@ -294,3 +350,82 @@ class OrderController(Controller):
             )
 
         return await execute(request, "record_return", ReturnPost, command)
+
+
+MONEY_FIELDS = ("total", "authorised", "captured", "refunded")
+LINE_MONEY = ("unit_price", "effective_price", "list_price")
+MAX_WAIT_SECONDS = 5.0
+
+
+def _public(order: dict[str, Any]) -> dict[str, Any]:
+    """A read-model row with money as {"amount", "currency"}, as every answer has it."""
+    currency = order["currency"]
+
+    def money(value: Any) -> dict[str, str] | None:
+        return None if value is None else {"amount": str(value), "currency": currency}
+
+    shaped = {**order, **{name: money(order.get(name)) for name in MONEY_FIELDS if name in order}}
+    if "lines" in order:
+        shaped["lines"] = [
+            {**line, **{name: money(line.get(name)) for name in LINE_MONEY}}
+            for line in order["lines"]
+        ]
+    return shaped
+
+
+async def _list(
+    services: Services,
+    channel: str | None,
+    status: str | None,
+    sku: str | None,
+    placed_from: datetime | None,
+    placed_to: datetime | None,
+    cursor: str | None,
+    limit: int,
+) -> dict[str, Any]:
+    async with services.read_pool.connection() as conn:
+        rows, resume = await services.order_queries.list(
+            conn,
+            channel=channel,
+            status=status,
+            sku=sku,
+            placed_from=placed_from,
+            placed_to=placed_to,
+            after=cursor,
+            limit=limit,
+        )
+    return {"items": [_public(row) for row in rows], "next_cursor": resume}
+
+
+class OrderReadController(Controller):
+    tags = ["orders"]  # noqa: RUF012
+
+    @get(
+        "/v1/orders",
+        operation_id="listOrders",
+        opt=admits("admin", "operator", "auditor"),
+    )
+    async def all_orders(
+        self,
+        services: NamedDependency[Services],
+        channel: Annotated[Code | None, QueryParameter()] = None,
+        status: Annotated[OrderStatus | None, QueryParameter()] = None,
+        sku: Annotated[Code | None, QueryParameter()] = None,
+        placed_from: Annotated[datetime | None, QueryParameter()] = None,
+        placed_to: Annotated[datetime | None, QueryParameter()] = None,
+        cursor: Annotated[str | None, QueryParameter(max_length=200)] = None,
+        limit: Annotated[int, QueryParameter(ge=1, le=MAX_PAGE)] = 50,
+    ) -> dict[str, Any]:
+        """Orders of every channel, with the same filters and paging."""
+        return await _list(services, channel, status, sku, placed_from, placed_to, cursor, limit)
+
+
+async def _wait_for(services: Services, position: int) -> None:
+    deadline = asyncio.get_running_loop().time() + MAX_WAIT_SECONDS
+    while True:
+        async with services.read_pool.connection() as conn:
+            if await services.order_queries.position(conn) >= position:
+                return
+        if asyncio.get_running_loop().time() > deadline:
+            return  # answer with what there is; the client sees the version it got
+        await asyncio.sleep(0.02)

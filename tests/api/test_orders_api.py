@@ -160,3 +160,53 @@ def test_a_pos_sale_is_recorded_and_fulfilled(
     settle(services)
     stock = services.inventory.stock("TEE").at("STORE")
     assert (stock.on_hand, stock.reserved) == (1, 0)
+
+
+def test_an_orders_timeline_shows_price_routing_holds_and_every_step_with_actor_and_time(
+    client: TestClient[Litestar], services: Services
+) -> None:
+    # Given an order placed by the web channel's own key and worked on by an operator
+    merchant(services, {"TEE": {"NORTH": 5, "SOUTH": 5}})
+    web = bearer(issue_key(services, "channel:web"))
+    operator = bearer(issue_key(services, "operator"))
+    placed = client.post("/v1/channels/web/orders", json=order("T-1", 2), headers=web)
+    assert placed.status_code == 201, placed.text
+    settle(services)
+    base = "/v1/channels/web/orders/T-1"
+    paid = {"amount": {"amount": "39.80", "currency": "EUR"}, "reference": "psp-9"}
+    assert client.post(base + "/payments/authorisations", json=paid, headers=web).is_success
+    for step in ("pick", "pack", "ship"):
+        assert client.post(f"{base}/shipments/1/{step}", headers=operator).is_success
+    settle(services)
+    # When the channel reads the order
+    answer = client.get(base, headers=web)
+    # Then its timeline holds every event, in order, each with an actor and a time
+    assert answer.status_code == 200, answer.text
+    body = answer.json()
+    timeline = body["timeline"]
+    events = [entry["event"] for entry in timeline]
+    assert events == [
+        "OrderPlaced",
+        "OrderConfirmed",
+        "PaymentAuthorised",
+        "ShipmentPicked",
+        "ShipmentPacked",
+        "ShipmentShipped",
+    ]
+    assert all(entry["actor"] and entry["at"] for entry in timeline)
+    actors = {entry["event"]: entry["actor"] for entry in timeline}
+    assert actors["OrderConfirmed"] == "process:order-saga"
+    assert actors["OrderPlaced"] != actors["ShipmentPicked"]  # the channel, then the operator
+    # and the price at placement, the routing decision and the holds made
+    text = str(timeline)
+    assert "19.90" in text
+    assert "SOUTH" in text  # nearest to Munich
+    reservation = body["shipments"][0]["lines"][0]["reservation_id"]
+    assert reservation in str(timeline[1])
+    assert body["lines"][0]["unit_price"] == {"amount": "19.90", "currency": "EUR"}
+    assert body["status"] == "shipped"
+    # and the channel's order list has it, another channel's key cannot see it
+    listed = client.get("/v1/channels/web/orders?status=shipped", headers=web).json()
+    assert [item["order_number"] for item in listed["items"]] == ["T-1"]
+    other = bearer(issue_key(services, "channel:marketplace"))
+    assert client.get(base, headers=other).status_code == 403
