@@ -58,8 +58,8 @@ def _fields(struct: type[msgspec.Struct]) -> list[str]:
     rows = ["| field | type | required | notes |", "| --- | --- | --- | --- |"]
     for field, spec in body.get("properties", {}).items():
         notes = spec.get("description", "")
-        if "anyOf" in spec:
-            notes = next((o.get("description", "") for o in spec["anyOf"] if o), notes)
+        if "anyOf" in spec and not notes:
+            notes = next((o["description"] for o in spec["anyOf"] if "description" in o), "")
         rows.append(
             f"| `{field}` | {_type_name(spec)} | {'yes' if field in required else 'no'} | {notes} |"
         )

@@ -44,6 +44,16 @@ class StockReceived(PublicEvent, frozen=True, kw_only=True):
     quantity: Units
 
 
+class StockReturned(PublicEvent, frozen=True, kw_only=True):
+    """Sellable goods came back to a location (a customer return): on hand there rose by
+    `quantity`. `reference` says which return (e.g. `return R-1`)."""
+
+    sku: Sku
+    location: Location
+    quantity: Units
+    reference: str
+
+
 class StockAdjusted(PublicEvent, frozen=True, kw_only=True):
     """On hand at a location was corrected by `delta` units.
 
@@ -77,6 +87,13 @@ class StockReserved(PublicEvent, frozen=True, kw_only=True):
     channel: str | None = None
     reference: str
     expires_at: Time | None = None
+
+
+class ReservationSecured(PublicEvent, frozen=True, kw_only=True):
+    """A hold will no longer lapse: its expiry was lifted (its order was paid in time)."""
+
+    sku: Sku
+    reservation_id: str
 
 
 class ReservationReleased(PublicEvent, frozen=True, kw_only=True):
@@ -129,6 +146,13 @@ def _stock_received(event: Any, sku: str) -> StockReceived:
     return StockReceived(sku=sku, location=event.location, quantity=event.quantity)
 
 
+@INVENTORY.event(StockReturned)
+def _stock_returned(event: Any, sku: str) -> StockReturned:
+    return StockReturned(
+        sku=sku, location=event.location, quantity=event.quantity, reference=event.reference
+    )
+
+
 @INVENTORY.event(StockAdjusted)
 def _stock_adjusted(event: Any, sku: str) -> StockAdjusted:
     return StockAdjusted(
@@ -161,6 +185,11 @@ def _stock_reserved(event: Any, sku: str) -> StockReserved:
         reference=event.reference,
         expires_at=optional_utc(event.expires_at),
     )
+
+
+@INVENTORY.event(ReservationSecured)
+def _reservation_secured(event: Any, sku: str) -> ReservationSecured:
+    return ReservationSecured(sku=sku, reservation_id=event.reservation_id)
 
 
 @INVENTORY.event(ReservationReleased)

@@ -4,15 +4,19 @@ from __future__ import annotations
 
 import asyncio
 from collections import defaultdict
+from datetime import UTC, datetime
 
 import msgspec
 import nats
 import psycopg
 
+from domain.order import Order
 from infrastructure.connectors.base import FunctionConnector, PermanentFailure
 from infrastructure.connectors.start import Start
 from infrastructure.envelope import DeadLetter, Envelope
+from infrastructure.eventstore import application_env
 from tests.connectors.support import network, relaying, running, wait_for, write
+from tests.infrastructure.support import OrdersLog, order_story
 
 
 def _stock(sku: str, n: int):
@@ -73,3 +77,40 @@ def test_every_event_is_handled_once_in_order_with_retries_and_dead_letters(
             "SELECT outcome, count(*) FROM connector_handled GROUP BY outcome ORDER BY 1"
         ).fetchall()
     assert rows == [("dead_lettered", 1), ("handled", 23)]
+
+
+def test_a_connector_of_order_events_gets_the_orders_log_from_postgresql_then_live(
+    database: str, nats_url: str
+) -> None:
+    seen: list[Envelope] = []
+
+    async def handler(envelope: Envelope) -> None:
+        seen.append(envelope)
+
+    def save(*orders: Order) -> int:
+        log = OrdersLog(application_env(database, pool_size=1))
+        try:
+            log.save(*orders)
+            return int(log.recorder.max_notification_id() or 0)
+        finally:
+            log.close()
+
+    story = order_story(datetime.now(UTC))
+    connector = FunctionConnector("orders", handler, ("ledgerline.events.order.>",))
+
+    async def scenario() -> None:
+        await write(database, network)
+        # Stored before any relay ran: only PostgreSQL has them
+        before = await asyncio.to_thread(save, *story.orders[:2])
+        async with running(connector, database, nats_url, Start("beginning")) as runner:
+            assert set(runner.readers) == {"orders"}
+            await wait_for(lambda: len(seen) == before, "the backfill from PostgreSQL")
+            async with relaying(database, nats_url):
+                head = await asyncio.to_thread(save, story.orders[2])
+                await wait_for(lambda: seen[-1].position == head, "the live order events")
+                assert runner.pending == {}
+
+    asyncio.run(scenario())
+    assert [(e.log, e.position) for e in seen] == [("orders", n) for n in range(1, len(seen) + 1)]
+    assert {e.stream_type for e in seen} == {"order"}
+    assert [e.type for e in seen][-2:] == ["OrderPlaced", "OrderExpired"]

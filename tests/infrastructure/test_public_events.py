@@ -6,7 +6,7 @@ import asyncio
 import importlib
 import inspect
 import pkgutil
-from datetime import UTC, datetime, timedelta
+from datetime import UTC, datetime, timedelta, timezone
 from decimal import Decimal
 from pathlib import Path
 
@@ -17,15 +17,17 @@ from eventsourcing.domain import Aggregate
 import domain
 from application.inventory import InventoryApp
 from application.pricing import PricingApp
-from domain.inventory import AdjustmentReason
+from domain.identity import stream_id
+from domain.inventory import AdjustmentReason, Inventory
 from domain.network import ChannelKind, LocationKind
 from domain.price_list import PriceChange
 from infrastructure.envelope import Envelope
-from infrastructure.eventstore import application_env
-from infrastructure.log_reader import LogReader
-from infrastructure.public_events import decode, event_type_of, registered
+from infrastructure.eventstore import application_env, make_mapper
+from infrastructure.log_reader import LOGS, LogReader
+from infrastructure.public_events import decode, event_type_of, key_of, registered, to_envelope
 from infrastructure.public_events.base import BY_STORED
 from infrastructure.public_events.docs import render
+from tests.infrastructure.support import ORDER_NUMBER, OrdersLog, order_story
 
 DOCS = Path(__file__).resolve().parents[2] / "docs"
 NOT_PUBLISHED = {"ApiKey"}  # access events stay in PostgreSQL: they carry secret hashes
@@ -63,8 +65,29 @@ def _stored_event_classes() -> set[str]:
 
 def test_every_stored_domain_event_has_a_public_type() -> None:
     stored = _stored_event_classes()
-    assert {"Inventory.StockReserved", "Location.Registered", "Channel.Registered"} <= stored
+    assert {
+        "Inventory.StockReserved",
+        "Inventory.StockReturned",
+        "Inventory.ReservationSecured",
+        "Location.Registered",
+        "Channel.Registered",
+        "Order.OrderPlaced",
+        "Order.ReturnRecorded",
+        "Allocation.AllocationDecided",
+        "Allocation.AllocationSettled",
+    } <= stored
     assert sorted(stored - BY_STORED.keys()) == []
+
+
+def test_every_public_type_made_from_a_stored_event_is_of_a_published_log() -> None:
+    logs = {t.log for t in registered() if t.stored is not None}
+    assert logs <= set(LOGS)
+    assert {
+        (t.stream_type, t.log) for t in registered() if t.stream_type in ("order", "allocation")
+    } == {
+        ("order", "orders"),
+        ("allocation", "inventory"),
+    }
 
 
 def test_the_committed_event_docs_and_schemas_are_current() -> None:
@@ -112,8 +135,18 @@ def test_every_kind_of_stored_event_reads_as_its_public_type(database: str) -> N
         app.commit("SKU-1", "r1", 2)
         app.set_safety_buffer("SKU-1", "web", 1)
         app.set_reorder_policy("SKU-1", "WH1", 5, 20)
+        stock: Inventory = app.repository.get(stream_id("sku", "SKU-1"))
+        stock.secure("r1", now)
+        stock.restock("WH1", 1, "return R-1")
+        story = order_story(now)
+        app.save(stock, *story.allocations)
     finally:
         app.close()
+    orders = OrdersLog(application_env(database, pool_size=1))
+    try:
+        orders.save(*story.orders)
+    finally:
+        orders.close()
     pricing = PricingApp(application_env(database, pool_size=1))
     try:
         pricing.put_price_list("web", "EUR", "Web", "clamp", now)
@@ -163,6 +196,8 @@ def test_every_kind_of_stored_event_reads_as_its_public_type(database: str) -> N
                 *await reader.read(conn, 0, 7),
                 *await LogReader().read(conn, 7, 100),
                 *await LogReader("pricing").read(conn, 0, 100),
+                *await LogReader("orders").read(conn, 0, 5),
+                *await LogReader("orders").read(conn, 5, 100),
             ]
 
     envelopes = asyncio.run(read())
@@ -195,3 +230,136 @@ def test_every_kind_of_stored_event_reads_as_its_public_type(database: str) -> N
     assert scheduled["entries"][0]["price"] == {"amount": "9.99", "currency": "EUR"}
     assert by_type[("promotion", "PromotionEnded")]["promotion_id"] == "P1"
     assert by_type[("price_floors", "PriceFloorsSet")]["floors"]["SKU-1"]["amount"] == "5.00"
+    assert by_type[("inventory", "StockReturned")] == {
+        "sku": "SKU-1",
+        "location": "WH1",
+        "quantity": 1,
+        "reference": "return R-1",
+    }
+    assert by_type[("inventory", "ReservationSecured")] == {"sku": "SKU-1", "reservation_id": "r1"}
+    # Read by a fresh reader from position 5 on: the key came from the stream's first event
+    refunded = by_type[("order", "RefundRecorded")]
+    assert (refunded["channel"], refunded["order_number"]) == ("web", ORDER_NUMBER)
+    assert refunded["amount"] == {"amount": "19.99", "currency": "EUR"}
+    assert {e.log for e in envelopes if e.stream_type == "order"} == {"orders"}
+    assert {e.log for e in envelopes if e.stream_type == "allocation"} == {"inventory"}
+
+
+def _envelopes(aggregates: list[Aggregate], log: str) -> list[Envelope]:
+    """Each aggregate's new events as the relay would publish them, stored and read back
+    through the store's own mapper (so nested decimals and times are transcoded)."""
+    mapper = make_mapper()
+    found: list[Envelope] = []
+    for aggregate in aggregates:
+        events = aggregate.collect_events()
+        key = key_of(events[0])
+        assert key is not None
+        for event in events:
+            stored, meta = mapper.decode(mapper.to_stored_event(event))
+            found.append(to_envelope(stored, meta, log, len(found) + 1, key))
+    return found
+
+
+def test_an_order_and_its_allocation_convert_to_public_types_that_survive_json() -> None:
+    now = datetime(2026, 3, 1, 10, 0, tzinfo=timezone(timedelta(hours=2)))
+    story = order_story(now)
+    orders = _envelopes(list(story.orders), "orders")
+    allocations = _envelopes(list(story.allocations), "inventory")
+
+    assert [e.type for e in orders] == [
+        "OrderPlaced",
+        "OrderConfirmed",
+        "PaymentAuthorised",
+        "PaymentCaptured",
+        "ShipmentPicked",
+        "ShipmentPacked",
+        "ShipmentShipped",
+        "ShipmentDelivered",
+        "ReturnRecorded",
+        "RefundRecorded",
+        "OrderCancelled",
+        "OrderPlaced",
+        "OrderRejected",
+        "OrderPlaced",
+        "OrderExpired",
+    ]
+    assert [e.type for e in allocations] == [
+        "AllocationDecided",
+        "AllocationSettled",
+        "AllocationSettled",
+        "AllocationDecided",
+    ]
+    for envelope in orders + allocations:
+        public = decode(envelope)
+        struct = event_type_of(envelope).struct
+        assert type(public) is struct
+        # Over the wire, as a connector sees it, and the data alone against its type
+        wire = msgspec.json.decode(msgspec.json.encode(envelope), type=Envelope)
+        assert wire == envelope
+        assert decode(wire) == public
+        assert msgspec.json.decode(msgspec.json.encode(public), type=struct) == public
+        assert (envelope.data["channel"], envelope.data["order_number"]) in {
+            ("web", ORDER_NUMBER),
+            ("web", "1002"),
+            ("web", "1003"),
+        }
+        for name in ("recorded_at", "payment_due_by"):
+            value = envelope.data.get(name)
+            assert value is None or value.endswith("Z"), (envelope.type, name, value)
+
+    placed = orders[0]
+    assert placed.stream_type == "order"
+    assert placed.subject == "ledgerline.events.order.OrderPlaced"
+    assert placed.data["total"] == {"amount": "44.98", "currency": "EUR"}
+    assert placed.data["recorded_at"] == "2026-03-01T08:00:00Z"
+    assert placed.data["payment_due_by"] == "2026-03-01T08:30:00Z"
+    assert placed.data["lines"][0] == {
+        "line": 1,
+        "sku": "SKU-1",
+        "quantity": 2,
+        "unit_price": {"amount": "19.99", "currency": "EUR"},
+        "effective_price": {"amount": "19.99", "currency": "EUR"},
+        "list_price": {"amount": "24.99", "currency": "EUR"},
+        "promotion_ids": ["SPRING"],
+        "price_list_version": 3,
+        "price_entry_version": 7,
+    }
+    assert placed.data["customer"]["customer_id"] == "C-7"
+    assert placed.data["customer"]["email"] == "ada@example.com"
+    assert placed.data["ship_to"]["postal_code"] == "SW1Y 4JH"
+    assert placed.data["ship_to"]["latitude"] == "51.5074"
+    assert placed.data["ship_to"]["longitude"] == "-0.1340"
+    by_type = {e.type: e.data for e in orders}
+    confirmed = by_type["OrderConfirmed"]
+    assert [(s["shipment"], s["location"]) for s in confirmed["shipments"]] == [
+        ("1", "WH1"),
+        ("2", "WH2"),
+    ]
+    assert confirmed["shipments"][0]["lines"][0]["reservation_id"].startswith("o-")
+    assert by_type["PaymentCaptured"]["amount"] == {"amount": "44.98", "currency": "EUR"}
+    assert by_type["ShipmentShipped"]["carrier"] == "DHL"
+    assert by_type["ReturnRecorded"]["lines"] == [{"line": 1, "sku": "SKU-1", "quantity": 1}]
+    assert by_type["ReturnRecorded"]["disposition"] == "sellable"
+    assert by_type["OrderCancelled"]["shipments"] == ["2"]
+    assert by_type["OrderRejected"]["shortages"] == [
+        {"line": 1, "sku": "SKU-1", "requested": 2, "available": 0}
+    ]
+    assert by_type["OrderExpired"]["payment_due_by"] == "2026-03-01T08:01:00Z"
+
+    decided, committed, released, refused = allocations
+    assert decided.stream_type == "allocation"
+    assert decided.data["order_id"] == placed.stream_id
+    assert decided.data["shipments"] == confirmed["shipments"]
+    # A later event knows its order although the stored one names only the shipments
+    assert committed.data == {
+        "order_id": placed.stream_id,
+        "channel": "web",
+        "order_number": ORDER_NUMBER,
+        "shipments": ["1"],
+        "how": "committed",
+        "reason": "shipment shipped",
+    }
+    assert released.data["how"] == "released"
+    assert refused.data["outcome"] == "refused"
+    assert refused.data["order_id"] == orders[11].stream_id
+    assert refused.data["shortages"] == by_type["OrderRejected"]["shortages"]

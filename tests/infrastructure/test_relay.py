@@ -9,6 +9,7 @@ import subprocess
 import sys
 import time
 from collections.abc import Iterator
+from datetime import UTC, datetime
 from pathlib import Path
 
 import msgspec
@@ -22,7 +23,11 @@ from domain.inventory import Inventory
 from domain.network import ChannelKind, LocationKind
 from infrastructure.envelope import STREAM_NAME, Envelope
 from infrastructure.eventstore import application_env
+from infrastructure.public_events import decode
+from infrastructure.public_events.orders import OrderPlaced
+from infrastructure.relay import Relay, start_in_thread
 from infrastructure.servers import EmbeddedNats
+from tests.infrastructure.support import ORDER_NUMBER, OrdersLog, order_story
 
 EVENTS = 10_000
 
@@ -54,14 +59,12 @@ def _start_relay(database: str, nats_url: str, tmp_path: Path) -> subprocess.Pop
     )
 
 
-def _relayed(database: str) -> int:
+def _relayed(database: str, log: str = "inventory") -> int:
     with psycopg.connect(database) as conn:
         exists = conn.execute("SELECT to_regclass('relay_positions')").fetchone()
         if not exists or exists[0] is None:
             return 0
-        row = conn.execute(
-            "SELECT position FROM relay_positions WHERE log = 'inventory'"
-        ).fetchone()
+        row = conn.execute("SELECT position FROM relay_positions WHERE log = %s", (log,)).fetchone()
     return int(row[0]) if row else 0
 
 
@@ -144,3 +147,46 @@ def test_ten_thousand_events_reach_jetstream_once_each_in_order_despite_crashes(
         "inventory",
         {"sku": f"SKU-{EVENTS // 200 - 1}", "location": "WH1", "quantity": 1},
     )
+
+
+def test_the_orders_log_is_relayed_once_its_application_has_made_its_table(
+    database: str, own_nats: EmbeddedNats
+) -> None:
+    # Given a database where only the inventory application has run (no orders table yet)
+    app = InventoryApp(application_env(database, pool_size=1))
+    try:
+        app.put_location("WH1", "WH1", LocationKind.WAREHOUSE)
+    finally:
+        app.close()
+    thread, stopping = start_in_thread(Relay(database, own_nats.url, poll_interval=0.05))
+    try:
+        # Then the relay publishes the inventory log regardless
+        _wait_until(lambda: _relayed(database) == 1, 30, "the inventory log")
+        # When the orders application's log appears and an order is placed in it
+        orders = OrdersLog(application_env(database, pool_size=1))
+        try:
+            placed = order_story(datetime.now(UTC)).orders[0]
+            orders.save(placed)
+            head = orders.recorder.max_notification_id()
+        finally:
+            orders.close()
+        # Then the relay finds the new log and publishes all of it
+        _wait_until(lambda: _relayed(database, "orders") == head, 30, "the orders log")
+    finally:
+        stopping.set()
+        thread.join(timeout=20)
+
+    stream = [message for _, message in asyncio.run(_read_stream(own_nats.url))]
+    assert [(m.log, m.position) for m in stream] == [("inventory", 1)] + [
+        ("orders", n) for n in range(1, head + 1)
+    ]
+    first = stream[1]
+    assert (first.subject, first.stream_id) == (
+        "ledgerline.events.order.OrderPlaced",
+        str(placed.id),
+    )
+    public = decode(first)
+    assert isinstance(public, OrderPlaced)
+    assert (public.channel, public.order_number) == ("web", ORDER_NUMBER)
+    assert public.total.amount == "44.98"
+    assert stream[-1].type == "OrderCancelled"
