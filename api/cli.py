@@ -118,7 +118,7 @@ def cmd_up(args: argparse.Namespace) -> int:
 
 
 def cmd_relay(args: argparse.Namespace) -> int:
-    """Only the relay: the inventory log onto NATS JetStream, until stopped."""
+    """Only the relay: every published log (inventory, pricing, orders) onto NATS JetStream."""
     settings = get_settings()
     with running_servers(settings) as urls:
         relay = Relay(urls.database_url, urls.nats_url)
