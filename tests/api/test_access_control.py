@@ -91,6 +91,51 @@ def _rule(client: TestClient[Litestar], n: int) -> dict[str, str]:
 
 
 LIST = "/v1/channels/chan-a/price-lists/EUR"
+ORDERS = "/v1/channels/chan-a/orders"
+TEN_EUROS = {"amount": "10", "currency": "EUR"}
+
+
+def _order_body(number: str, **extra: Any) -> dict[str, Any]:
+    return {
+        "order_number": number,
+        "lines": [{"sku": "SKU-1", "quantity": 1, "unit_price": TEN_EUROS}],
+        "ship_to": {"name": "A", "line1": "B", "city": "C", "country": "DE"},
+        **extra,
+    }
+
+
+def _order_for(*steps: str, **extra: Any) -> Callable[[TestClient[Litestar], int], dict[str, str]]:
+    """An order of chan-a, confirmed by the saga, then taken through ``steps``."""
+
+    def prepare(client: TestClient[Litestar], n: int) -> dict[str, str]:
+        number = f"O-{n}"
+        placed = client.post(ORDERS, json=_order_body(number, **extra))
+        assert placed.status_code == 201, placed.text
+        position = placed.headers["ledgerline-position"]
+        deadline = time.monotonic() + 20
+        while True:
+            found = client.get(f"{ORDERS}/{number}?min_position={position}")
+            if found.is_success and found.json()["status"] == "confirmed":
+                break
+            assert time.monotonic() < deadline, found.text
+            time.sleep(0.05)
+        bodies = {
+            "authorise": ("/payments/authorisations", {"amount": TEN_EUROS, "reference": "p"}),
+            "capture": ("/payments/captures", {"amount": TEN_EUROS, "reference": "p"}),
+            "pick": ("/shipments/1/pick", None),
+            "pack": ("/shipments/1/pack", None),
+            "ship": ("/shipments/1/ship", None),
+        }
+        for step in steps:
+            path, body = bodies[step]
+            answer = client.post(f"{ORDERS}/{number}{path}", json=body)
+            assert answer.is_success, answer.text
+        return {"num": number, "pos": position}
+
+    return prepare
+
+
+SHIPPED = ("authorise", "pick", "pack", "ship")
 
 OPS: dict[str, Op] = {
     "live": Op("GET", "/health/live", {"public"}),
@@ -201,6 +246,78 @@ OPS: dict[str, Op] = {
         },
     ),
     "revokeKey": Op("POST", "/v1/keys/{kid}/revoke", {"admin"}, lambda n: {}, prepare=_issued_key),
+    "placeOrder": Op("POST", ORDERS, CHANNEL_WRITERS, lambda n: _order_body(f"N-{n}")),
+    "recordPosSale": Op(
+        "POST",
+        "/v1/channels/chan-a/pos-sales",
+        CHANNEL_WRITERS,
+        lambda n: {
+            "sale_number": f"S-{n}",
+            "location": "WH-A",
+            "lines": [{"sku": "SKU-1", "quantity": 1, "unit_price": TEN_EUROS}],
+            "payment_reference": "till",
+        },
+    ),
+    "listChannelOrders": Op("GET", ORDERS, READERS | {"channel:chan-a"}),
+    "listOrders": Op("GET", "/v1/orders", READERS),
+    "getOrder": Op(
+        "GET",
+        ORDERS + "/{num}?min_position={pos}",
+        READERS | {"channel:chan-a"},
+        prepare=_order_for(),
+    ),
+    "authoriseOrderPayment": Op(
+        "POST",
+        ORDERS + "/{num}/payments/authorisations",
+        CHANNEL_WRITERS,
+        lambda n: {"amount": TEN_EUROS, "reference": "psp"},
+        prepare=_order_for(),
+    ),
+    "captureOrderPayment": Op(
+        "POST",
+        ORDERS + "/{num}/payments/captures",
+        CHANNEL_WRITERS,
+        lambda n: {"amount": TEN_EUROS, "reference": "psp"},
+        prepare=_order_for("authorise"),
+    ),
+    "recordOrderRefund": Op(
+        "POST",
+        ORDERS + "/{num}/refunds",
+        CHANNEL_WRITERS,
+        lambda n: {"refund_id": f"RF-{n}", "amount": TEN_EUROS, "reference": "psp"},
+        prepare=_order_for("authorise", "capture"),
+    ),
+    "advanceShipment": Op(
+        "POST",
+        ORDERS + "/{num}/shipments/1/pick",
+        OPERATORS,
+        prepare=_order_for("authorise"),
+    ),
+    "collectOrder": Op(
+        "POST",
+        ORDERS + "/{num}/collection",
+        CHANNEL_WRITERS,
+        prepare=_order_for("authorise", fulfilment="pickup", pickup_location="WH-A", ship_to=None),
+    ),
+    "cancelOrder": Op(
+        "POST",
+        ORDERS + "/{num}/cancellation",
+        CHANNEL_WRITERS,
+        lambda n: {"reason": "test"},
+        prepare=_order_for(),
+    ),
+    "recordReturn": Op(
+        "POST",
+        ORDERS + "/{num}/returns",
+        OPERATORS,
+        lambda n: {
+            "return_id": f"R-{n}",
+            "location": "WH-A",
+            "disposition": "sellable",
+            "lines": [{"line": 1, "quantity": 1}],
+        },
+        prepare=_order_for(*SHIPPED),
+    ),
 }
 
 
@@ -224,6 +341,7 @@ def world(client: TestClient[Litestar], services: Services) -> dict[str, str]:
         ).is_success
     assert client.put(LIST, json={"name": "chan-a EUR"}).is_success
     assert client.post(LIST + "/prices", json={"prices": [{"sku": "SKU-1", "amount": "10"}]})
+    assert client.put(LIST + "/status", json={"status": "active"}).is_success
     tokens = {role: issue_key(services, role) for role in ROLES}
     revoked = issue_key(services, "admin")
     key_id = revoked.split("_")[1]
