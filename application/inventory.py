@@ -298,12 +298,14 @@ class InventoryApp(Application[UUID]):
         reservation_id: str,
         quantity: int | None = None,
         channel: str | None = None,
+        now: datetime | None = None,
         request: Request = ANONYMOUS,
     ) -> Outcome:
-        """Ship (part of) a hold; with ``channel``, only a hold made for that channel."""
+        """Ship (part of) a hold; with ``channel``, only a hold made for that channel; with
+        ``now``, not a hold that has lapsed by then."""
         return self._on_sku(
             sku,
-            lambda inv: inv.commit(reservation_id, quantity, channel),
+            lambda inv: inv.commit(reservation_id, quantity, channel, now),
             request,
             lambda inv: {"reservation": reservation_view(inv, reservation_id)},
         )

@@ -34,7 +34,7 @@ def _check_name(name: str) -> str:
     return check_text(name, "name", MAX_NAME)
 
 
-def _check_coordinates(latitude: Decimal | None, longitude: Decimal | None) -> None:
+def check_coordinates(latitude: Decimal | None, longitude: Decimal | None) -> None:
     if (latitude is None) != (longitude is None):
         raise InvalidValue("latitude and longitude go together", field="latitude")
     for field, value in (("latitude", latitude), ("longitude", longitude)):
@@ -74,7 +74,7 @@ class Location(Aggregate):
     ) -> Location:
         check_code(code, "location")
         _check_name(name)
-        _check_coordinates(latitude, longitude)
+        check_coordinates(latitude, longitude)
         kind = check_choice(LocationKind, kind, "kind")
         return cls(code=code, name=name, kind=kind, latitude=latitude, longitude=longitude)
 
@@ -102,7 +102,7 @@ class Location(Aggregate):
     ) -> None:
         """Change name, kind or coordinates; an unchanged description records nothing."""
         _check_name(name)
-        _check_coordinates(latitude, longitude)
+        check_coordinates(latitude, longitude)
         kind = check_choice(LocationKind, kind, "kind")
         if (name, kind, latitude, longitude) != (
             self.name,

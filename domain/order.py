@@ -27,6 +27,7 @@ from domain.identity import (
     stream_id,
 )
 from domain.money import check_amount, check_currency
+from domain.network import check_coordinates
 
 MAX_LINES = 200
 MAX_TEXT = 200
@@ -83,6 +84,11 @@ class IllegalTransition(Conflict):
 class OrderNumberReused(Conflict):
     code = "order-number-reused"
     title = "The channel's order number was used for a different order"
+
+
+class IdReused(Conflict):
+    code = "id-reused"
+    title = "The id was already used for something else on this order"
 
 
 class PriceMismatch(Conflict):
@@ -154,6 +160,8 @@ def _check_contact(value: dict[str, Any] | None, what: str, required: tuple[str,
             check_text(item, f"{what}.{name}", MAX_TEXT, allow_empty=True)
         elif item is not None and not isinstance(item, Decimal):
             raise InvalidValue(f"{what}.{name} must be text", field=f"{what}.{name}")
+    if "latitude" in value or "longitude" in value:
+        check_coordinates(value.get("latitude"), value.get("longitude"))
     country = value.get("country")
     if country is not None and not (
         isinstance(country, str) and len(country) == 2 and country.isascii() and country.isupper()
@@ -261,6 +269,8 @@ class Order(Aggregate):
         if payment is not None:
             payment = cls._check_payment(payment, currency, total)
             payment_due_by = None  # paid: nothing can lapse
+        elif total == 0:
+            payment_due_by = None  # nothing to pay: nothing can lapse
         elif fulfilment is Fulfilment.POS:
             raise InvalidValue("a store sale is paid at the till", field="payment")
         return cls(
@@ -334,6 +344,8 @@ class Order(Aggregate):
         self.shipments: dict[str, dict[str, Any]] = {}
         self.routing_reason: str | None = None
         self.returned: dict[int, int] = {}  # line -> units returned
+        self.refunds: dict[str, tuple[Decimal, str]] = {}  # refund id -> amount, reference
+        self.returns: dict[str, tuple[Any, ...]] = {}  # return id -> what came back
         self.closed_reason: str | None = None
 
     # -- queries ---------------------------------------------------------------------------
@@ -462,9 +474,16 @@ class Order(Aggregate):
         self.captured += amount
 
     def refund(self, refund_id: str, amount: Decimal, reference: str, now: datetime) -> None:
+        """Record a refund; the same refund id again is a harmless repeat."""
         check_code(refund_id, "refund_id")
         amount = check_amount(amount, self.currency, "amount")
         check_text(reference, "reference", MAX_REFERENCE)
+        if refund_id in self.refunds:
+            if self.refunds[refund_id] == (amount, reference):
+                return
+            raise IdReused(
+                f"refund {refund_id} was recorded with other details", refund_id=refund_id
+            )
         if amount <= 0 or self.refunded + amount > self.captured:
             raise AmountExceeded(
                 f"refunding {amount} would exceed the {self.captured - self.refunded} "
@@ -477,6 +496,7 @@ class Order(Aggregate):
     @event("RefundRecorded")
     def _refund(self, refund_id: str, amount: Decimal, reference: str, at: datetime) -> None:
         self.refunded += amount
+        self.refunds[refund_id] = (amount, reference)
 
     # -- shipments --------------------------------------------------------------------------
 
@@ -602,6 +622,12 @@ class Order(Aggregate):
         disposition = check_choice(Disposition, disposition, "disposition")
         if not lines:
             raise InvalidValue("a return names at least one line", field="lines")
+        if return_id in self.returns:
+            if self.returns[return_id] == (tuple(sorted(lines.items())), location, disposition):
+                return  # a retried request: the goods came back once
+            raise IdReused(
+                f"return {return_id} was recorded with other details", return_id=return_id
+            )
         items = []
         for line, quantity in sorted(lines.items()):
             check_quantity(quantity, f"lines[{line}].quantity")
@@ -636,6 +662,11 @@ class Order(Aggregate):
     ) -> None:
         for item in lines:
             self.returned[item["line"]] = self.returned.get(item["line"], 0) + item["quantity"]
+        self.returns[return_id] = (
+            tuple(sorted((item["line"], item["quantity"]) for item in lines)),
+            location,
+            Disposition(disposition),
+        )
 
     # -- helpers ----------------------------------------------------------------------------
 

@@ -79,7 +79,11 @@ def distance_km(
     """Great-circle distance (haversine); None when either end has no coordinates."""
     if a is None or b is None:
         return None
-    lat1, lon1, lat2, lon2 = (math.radians(float(v)) for v in (*a, *b))
+    degrees = [float(v) for v in (*a, *b)]
+    # Inputs are checked where they enter; a value no map has must still never crash routing.
+    if not all(math.isfinite(v) for v in degrees):
+        return None
+    lat1, lon1, lat2, lon2 = (math.radians(v) for v in degrees)
     h = (
         math.sin((lat2 - lat1) / 2) ** 2
         + math.cos(lat1) * math.cos(lat2) * math.sin((lon2 - lon1) / 2) ** 2

@@ -185,7 +185,12 @@ class SkuController(Controller):
 
         def command(body: Commitment, req: CommandRequest) -> Any:
             return services.inventory.commit(
-                sku, reservation_id, body.quantity, acting_channel(request, None), request=req
+                sku,
+                reservation_id,
+                body.quantity,
+                acting_channel(request, None),
+                now=datetime.now(UTC),  # a lapsed hold may back someone else's by now
+                request=req,
             )
 
         return await execute(request, "commit", Commitment, command)

@@ -22,6 +22,7 @@ from domain.order import (
     AmountExceeded,
     Disposition,
     Fulfilment,
+    IdReused,
     IllegalTransition,
     LineRequest,
     Order,
@@ -423,12 +424,6 @@ def test_a_pickup_order_is_never_split_and_needs_no_address() -> None:
     assert order.pickup_location == "STORE"
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="BUG domain/order.py:146-158 (_check_contact): ship_to latitude/longitude are "
-    "accepted as any Decimal -- infinite, NaN or out of range -- although Location refuses "
-    "the same values; routing then crashes on them (see test_routing.py)",
-)
 @pytest.mark.parametrize(
     ("latitude", "longitude"),
     [
@@ -446,13 +441,6 @@ def test_ship_to_coordinates_a_location_would_refuse_are_refused(
         place(ship_to={**SHIP_TO, "latitude": latitude, "longitude": longitude})
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="BUG domain/order.py:258-263: only a payment given at placement clears "
-    "payment_due_by; an order with nothing to pay (total 0, e.g. a 100 % promotion) is paid "
-    "at once yet keeps its deadline, so its holds lapse, no authorisation can secure them "
-    "(AmountExceeded) and expire() refuses it as paid",
-)
 def test_an_order_with_nothing_to_pay_has_no_payment_deadline() -> None:
     lines = [LineRequest("SKU-1", 1, Decimal("0.00"))]
 
@@ -708,6 +696,18 @@ def test_refunding_up_to_what_was_captured_is_recorded() -> None:
         ),
     ]
     assert order.refunded == TOTAL
+
+
+def test_a_repeated_refund_id_records_nothing_and_another_amount_under_it_is_refused() -> None:
+    order = given(pos_sale())
+    order.refund("RF-1", Decimal("10.00"), "PSP-1", LATER)
+    order = given(order)
+
+    order.refund("RF-1", Decimal("10.00"), "PSP-1", LATER)  # a retry
+
+    assert new_events(order) == []
+    assert order.refunded == Decimal("10.00")
+    refused(order, lambda: order.refund("RF-1", Decimal("5.00"), "PSP-1", LATER), IdReused)
 
 
 def test_refunding_beyond_what_was_captured_and_not_yet_refunded_is_refused() -> None:
@@ -1117,6 +1117,22 @@ def test_a_return_of_shipped_units_is_recorded() -> None:
     ]
     assert order.returned == {1: 1, 2: 1}
     assert order.status is OrderStatus.SHIPPED
+
+
+def test_a_repeated_return_id_restocks_nothing_twice() -> None:
+    order = given(delivered(shipped(paid(confirmed(place())), "1", "2"), "1"))
+    order.record_return("RT-1", {1: 1}, "SOUTH", Disposition.SELLABLE, LATER)
+    order = given(order)
+
+    order.record_return("RT-1", {1: 1}, "SOUTH", Disposition.SELLABLE, LATER)  # a retry
+
+    assert new_events(order) == []
+    assert order.returned == {1: 1}
+    refused(
+        order,
+        lambda: order.record_return("RT-1", {1: 1}, "NORTH", Disposition.DAMAGED, LATER),
+        IdReused,
+    )
 
 
 def test_returning_more_than_was_shipped_is_refused() -> None:

@@ -338,7 +338,7 @@ class OrderCommands(RuleBasedStateMachine):
         if amount <= 0 or self.refunded + amount > self.captured:
             broken.add(AmountExceeded)
         if self.run(
-            lambda: self.order.refund("RF-1", amount, "PSP-1", self.now),
+            lambda: self.order.refund(f"RF-{self.order.version}", amount, "PSP-1", self.now),
             broken=broken,
             recorded=["Order.RefundRecorded"],
         ):
@@ -448,7 +448,9 @@ class OrderCommands(RuleBasedStateMachine):
             elif quantity > self.shipped(line) - self.returned.get(line, 0):
                 broken.add(AmountExceeded)
         if self.run(
-            lambda: self.order.record_return("RT-1", returned, "NORTH", disposition, self.now),
+            lambda: self.order.record_return(
+                f"RT-{self.order.version}", returned, "NORTH", disposition, self.now
+            ),
             broken=broken,
             recorded=["Order.ReturnRecorded"],
         ):

@@ -349,14 +349,6 @@ def test_nothing_wanted_is_nothing_routed() -> None:
     assert not routing.routed
 
 
-@pytest.mark.xfail(
-    strict=True,
-    raises=ValueError,
-    reason="BUG domain/routing.py:82-87 (distance_km): a ship-to coordinate that is infinite "
-    "as a float (Decimal('Infinity'), Decimal('1E+999'), which Order.place accepts) makes "
-    "math.sin raise ValueError 'math domain error', so the order saga's allocation crashes "
-    "instead of routing or refusing the order",
-)
 @pytest.mark.parametrize("latitude", [Decimal("Infinity"), Decimal("1E+999")])
 def test_a_ship_to_with_unusable_coordinates_never_crashes_routing(latitude: Decimal) -> None:
     routing = when_routed(
