@@ -94,14 +94,36 @@ ON CONFLICT (channel, sku) DO UPDATE
           IS DISTINCT FROM (EXCLUDED.pooled, EXCLUDED.expiring, EXCLUDED.next_expiry)
 """
 
-# After a hold with an expiry changed at (sku, location): its units there, and the earliest
-# expiry left (one index probe, however many holds a hot SKU has).
-HOLDS_CHANGED = """
-UPDATE {s}.stock SET expiring = expiring + %(delta)s,
-    next_expiry = (SELECT h.expires_at FROM {s}.holds h
-                   WHERE h.sku = %(sku)s AND h.location = %(location)s
-                   ORDER BY h.expires_at LIMIT 1)
+# A hold with an expiry was made: record it, and its units and expiry at its location.
+HOLD_MADE = """
+WITH made AS (
+    INSERT INTO {s}.holds VALUES (%(sku)s, %(rid)s, %(location)s, %(quantity)s, %(expires_at)s))
+UPDATE {s}.stock SET expiring = expiring + %(quantity)s,
+    next_expiry = LEAST(next_expiry, %(expires_at)s)
 WHERE sku = %(sku)s AND location = %(location)s
+"""
+
+# Take %(quantity)s units (all if NULL) off a hold with an expiry, and update its units and
+# earliest expiry at its location (one index probe, however many holds a hot SKU has). The
+# probe sees the holds as they were before this statement, so it skips a hold taken whole.
+HOLD_TAKEN = """
+WITH gone AS (
+    DELETE FROM {s}.holds
+    WHERE sku = %(sku)s AND reservation_id = %(rid)s
+      AND quantity <= COALESCE(%(quantity)s, quantity)
+    RETURNING location, quantity),
+shrunk AS (
+    UPDATE {s}.holds SET quantity = quantity - %(quantity)s
+    WHERE sku = %(sku)s AND reservation_id = %(rid)s AND quantity > %(quantity)s
+    RETURNING location, %(quantity)s::bigint AS quantity),
+taken AS (SELECT * FROM gone UNION ALL SELECT * FROM shrunk)
+UPDATE {s}.stock st SET expiring = st.expiring - taken.quantity,
+    next_expiry = (SELECT h.expires_at FROM {s}.holds h
+                   WHERE h.sku = st.sku AND h.location = st.location
+                     AND (h.reservation_id <> %(rid)s OR NOT EXISTS (SELECT FROM gone))
+                   ORDER BY h.expires_at LIMIT 1)
+FROM taken WHERE st.sku = %(sku)s AND st.location = taken.location
+RETURNING st.location
 """
 
 
@@ -212,22 +234,27 @@ class AtpProjection(SchemaProjection):
         self._change_stock(cur, sku, [(e.location, 0, e.quantity)])
         if e.expires_at is not None:
             cur.execute(
-                self.sql("INSERT INTO {s}.holds VALUES (%s, %s, %s, %s, %s)"),
-                (sku, e.reservation_id, e.location, e.quantity, e.expires_at),
+                self.sql(HOLD_MADE),
+                {
+                    "sku": sku,
+                    "rid": e.reservation_id,
+                    "location": e.location,
+                    "quantity": e.quantity,
+                    "expires_at": e.expires_at,
+                },
             )
-            self._holds_changed(cur, sku, e.location, e.quantity)
         self._recompute(cur, position, sku=sku)
 
     def _reservation_released(self, cur: psycopg.Cursor[Any], e: Any, position: int) -> None:
         sku = self._sku(cur, e.originator_id)
-        self._change_stock(cur, sku, [(e.location, 0, -e.quantity)])
-        self._take_from_hold(cur, sku, e.reservation_id)
+        if self._change_stock(cur, sku, [(e.location, 0, -e.quantity)]):
+            self._take_from_hold(cur, sku, e.reservation_id)
         self._recompute(cur, position, sku=sku)
 
     def _reservation_committed(self, cur: psycopg.Cursor[Any], e: Any, position: int) -> None:
         sku = self._sku(cur, e.originator_id)
-        self._change_stock(cur, sku, [(e.location, -e.quantity, -e.quantity)])
-        self._take_from_hold(cur, sku, e.reservation_id, e.quantity)
+        if self._change_stock(cur, sku, [(e.location, -e.quantity, -e.quantity)]):
+            self._take_from_hold(cur, sku, e.reservation_id, e.quantity)
         self._recompute(cur, position, sku=sku)
 
     def _reservation_secured(self, cur: psycopg.Cursor[Any], e: Any, position: int) -> None:
@@ -278,56 +305,32 @@ class AtpProjection(SchemaProjection):
 
     def _change_stock(
         self, cur: psycopg.Cursor[Any], sku: str, changes: list[tuple[str, int, int]]
-    ) -> None:
-        """Add (location, on hand, reserved) deltas to the SKU's stock rows."""
+    ) -> bool:
+        """Add (location, on hand, reserved) deltas to the SKU's stock rows; True if a hold
+        with an expiry is open at one of them (else no hold needs looking up)."""
+        expiring = False
         for location, on_hand, reserved in changes:
-            cur.execute(
+            row = cur.execute(
                 self.sql(
                     "INSERT INTO {s}.stock (sku, location, on_hand, reserved) "
                     "VALUES (%s, %s, %s, %s) ON CONFLICT (sku, location) DO UPDATE SET "
                     "on_hand = stock.on_hand + EXCLUDED.on_hand, "
-                    "reserved = stock.reserved + EXCLUDED.reserved"
+                    "reserved = stock.reserved + EXCLUDED.reserved RETURNING expiring"
                 ),
                 (sku, location, on_hand, reserved),
-            )
+            ).fetchone()
+            expiring = expiring or (row is not None and row[0] > 0)
+        return expiring
 
     def _take_from_hold(
         self, cur: psycopg.Cursor[Any], sku: str, reservation_id: str, quantity: int | None = None
     ) -> bool:
         """Take ``quantity`` units (all if None) off a hold that carries an expiry; False if
         the reservation has none (it never had an expiry, or was secured already)."""
-        if quantity is None:
-            row = cur.execute(
-                self.sql(
-                    "DELETE FROM {s}.holds WHERE sku = %s AND reservation_id = %s "
-                    "RETURNING location, quantity"
-                ),
-                (sku, reservation_id),
-            ).fetchone()
-            if row is None:
-                return False
-            location, taken = row
-        else:
-            row = cur.execute(
-                self.sql(
-                    "UPDATE {s}.holds SET quantity = quantity - %s "
-                    "WHERE sku = %s AND reservation_id = %s RETURNING location, quantity"
-                ),
-                (quantity, sku, reservation_id),
-            ).fetchone()
-            if row is None:
-                return False
-            location, taken = row[0], quantity
-            if row[1] <= 0:  # committed in full
-                cur.execute(
-                    self.sql("DELETE FROM {s}.holds WHERE sku = %s AND reservation_id = %s"),
-                    (sku, reservation_id),
-                )
-        self._holds_changed(cur, sku, location, -taken)
-        return True
-
-    def _holds_changed(self, cur: psycopg.Cursor[Any], sku: str, location: str, delta: int) -> None:
-        cur.execute(self.sql(HOLDS_CHANGED), {"sku": sku, "location": location, "delta": delta})
+        taken = cur.execute(
+            self.sql(HOLD_TAKEN), {"sku": sku, "rid": reservation_id, "quantity": quantity}
+        ).fetchone()
+        return taken is not None
 
     def _recompute(
         self,
