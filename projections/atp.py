@@ -1,13 +1,23 @@
 """Available-to-promise (ATP) per channel and SKU, and the stock picture behind it.
 
-ATP(channel, sku) = max(0, Σ over locations feeding the channel of (on hand - reserved)
-- the channel's safety buffer for the SKU).
+ATP(channel, sku, now) = max(0, Σ over locations feeding the channel of (on hand - reserved
++ units of holds expired at ``now`` but not yet released) - the channel's safety buffer).
+
+A hold that lapsed counts as free at once (as in ``Inventory.available_to_promise``), so
+what is served never waits for the expiry timer. Time passes without events, so the stored
+rows hold what does not depend on the clock: ``pooled`` (the figure before clamping at 0;
+re-promised lapsed units can leave reserved above on hand), ``expiring`` (units of holds that
+carry an expiry) and ``next_expiry`` (the earliest of their expiries), with the holds
+themselves in ``holds``. ``atp`` is ``max(0, pooled)``, the served figure whenever no hold
+has lapsed; ``projections.atp_queries`` adds lapsed holds at read time.
 
 Each ``availability`` row remembers the log position of the event that last changed its
 figure, so a channel can poll "what changed since my cursor" cheaply. Rows are recomputed by
-one SQL statement per event, and only rows whose figure changed are touched; applying events
-one by one makes the result independent of batch boundaries, so a rebuild from position 0
-equals the live tables row for row.
+one SQL statement per event, and only rows whose stored figures changed are touched; applying
+events one by one makes the result independent of batch boundaries, so a rebuild from
+position 0 equals the live tables row for row. Events without a handler here (an
+Allocation's, which change no stock figure) are skipped; the tracking position still passes
+them.
 """
 
 from __future__ import annotations
@@ -38,34 +48,82 @@ CREATE TABLE IF NOT EXISTS {s}.skus (
 CREATE TABLE IF NOT EXISTS {s}.stock (
     sku text NOT NULL, location text NOT NULL, on_hand bigint NOT NULL,
     reserved bigint NOT NULL, reorder_point bigint, reorder_quantity bigint,
+    expiring bigint NOT NULL DEFAULT 0, next_expiry timestamptz,
     PRIMARY KEY (sku, location));
 CREATE TABLE IF NOT EXISTS {s}.buffers (
     channel text NOT NULL, sku text NOT NULL, quantity bigint NOT NULL,
     PRIMARY KEY (channel, sku));
 CREATE TABLE IF NOT EXISTS {s}.availability (
     channel text NOT NULL, sku text NOT NULL, atp bigint NOT NULL,
-    log_position bigint NOT NULL, PRIMARY KEY (channel, sku));
+    log_position bigint NOT NULL, pooled bigint NOT NULL, expiring bigint NOT NULL,
+    next_expiry timestamptz, PRIMARY KEY (channel, sku));
 CREATE INDEX IF NOT EXISTS availability_changes
     ON {s}.availability (channel, log_position, sku);
+CREATE TABLE IF NOT EXISTS {s}.holds (
+    sku text NOT NULL, reservation_id text NOT NULL, location text NOT NULL,
+    quantity bigint NOT NULL, expires_at timestamptz NOT NULL,
+    PRIMARY KEY (sku, reservation_id));
+CREATE INDEX IF NOT EXISTS holds_by_expiry ON {s}.holds (sku, location, expires_at);
 """
 
-# Recompute ATP for the (channel, sku) pairs selected by {where}; write only changed figures.
+# Recompute ATP for the (channel, sku) pairs selected by {where}; write only changed rows.
+# Without expiring holds the served figure is ``atp``, so only a change of it moves the row in
+# the change feed, as before holds could lapse. With them it also depends on the holds, so
+# any change of what is stored counts.
 RECOMPUTE = """
-INSERT INTO {s}.availability AS a (channel, sku, atp, log_position)
-SELECT c.code, k.sku,
-       GREATEST(0,
-           COALESCE((SELECT SUM(st.on_hand - st.reserved)
-                     FROM {s}.stock st JOIN {s}.channel_locations cl
-                       ON cl.location = st.location
-                     WHERE cl.channel = c.code AND st.sku = k.sku), 0)
-         - COALESCE((SELECT b.quantity FROM {s}.buffers b
-                     WHERE b.channel = c.code AND b.sku = k.sku), 0)),
-       %(position)s
+INSERT INTO {s}.availability AS a
+    (channel, sku, atp, log_position, pooled, expiring, next_expiry)
+SELECT c.code, k.sku, GREATEST(0, f.pooled), %(position)s, f.pooled, f.expiring, f.next_expiry
 FROM {s}.channels c CROSS JOIN {s}.skus k
+CROSS JOIN LATERAL (
+    SELECT COALESCE(SUM(st.on_hand - st.reserved), 0)
+             - COALESCE((SELECT b.quantity FROM {s}.buffers b
+                         WHERE b.channel = c.code AND b.sku = k.sku), 0) AS pooled,
+           COALESCE(SUM(st.expiring), 0) AS expiring,
+           MIN(st.next_expiry) AS next_expiry
+    FROM {s}.stock st JOIN {s}.channel_locations cl ON cl.location = st.location
+    WHERE cl.channel = c.code AND st.sku = k.sku) f
 WHERE {where}
 ON CONFLICT (channel, sku) DO UPDATE
-    SET atp = EXCLUDED.atp, log_position = EXCLUDED.log_position
-    WHERE a.atp IS DISTINCT FROM EXCLUDED.atp
+    SET atp = EXCLUDED.atp, pooled = EXCLUDED.pooled, expiring = EXCLUDED.expiring,
+        next_expiry = EXCLUDED.next_expiry,
+        log_position = CASE
+            WHEN a.atp <> EXCLUDED.atp OR a.expiring > 0 OR EXCLUDED.expiring > 0
+            THEN EXCLUDED.log_position ELSE a.log_position END
+    WHERE (a.pooled, a.expiring, a.next_expiry)
+          IS DISTINCT FROM (EXCLUDED.pooled, EXCLUDED.expiring, EXCLUDED.next_expiry)
+"""
+
+# A hold with an expiry was made: record it, and its units and expiry at its location.
+HOLD_MADE = """
+WITH made AS (
+    INSERT INTO {s}.holds VALUES (%(sku)s, %(rid)s, %(location)s, %(quantity)s, %(expires_at)s))
+UPDATE {s}.stock SET expiring = expiring + %(quantity)s,
+    next_expiry = LEAST(next_expiry, %(expires_at)s)
+WHERE sku = %(sku)s AND location = %(location)s
+"""
+
+# Take %(quantity)s units (all if NULL) off a hold with an expiry, and update its units and
+# earliest expiry at its location (one index probe, however many holds a hot SKU has). The
+# probe sees the holds as they were before this statement, so it skips a hold taken whole.
+HOLD_TAKEN = """
+WITH gone AS (
+    DELETE FROM {s}.holds
+    WHERE sku = %(sku)s AND reservation_id = %(rid)s
+      AND quantity <= COALESCE(%(quantity)s, quantity)
+    RETURNING location, quantity),
+shrunk AS (
+    UPDATE {s}.holds SET quantity = quantity - %(quantity)s
+    WHERE sku = %(sku)s AND reservation_id = %(rid)s AND quantity > %(quantity)s
+    RETURNING location, %(quantity)s::bigint AS quantity),
+taken AS (SELECT * FROM gone UNION ALL SELECT * FROM shrunk)
+UPDATE {s}.stock st SET expiring = st.expiring - taken.quantity,
+    next_expiry = (SELECT h.expires_at FROM {s}.holds h
+                   WHERE h.sku = st.sku AND h.location = st.location
+                     AND (h.reservation_id <> %(rid)s OR NOT EXISTS (SELECT FROM gone))
+                   ORDER BY h.expires_at LIMIT 1)
+FROM taken WHERE st.sku = %(sku)s AND st.location = taken.location
+RETURNING st.location
 """
 
 
@@ -88,10 +146,12 @@ class AtpProjection(SchemaProjection):
             event_class(Inventory, "SkuDescribed"): self._sku_described,
             event_class(Inventory, "StockReceived"): self._stock_received,
             event_class(Inventory, "StockAdjusted"): self._stock_adjusted,
+            event_class(Inventory, "StockReturned"): self._stock_returned,
             event_class(Inventory, "StockTransferred"): self._stock_transferred,
             event_class(Inventory, "StockReserved"): self._stock_reserved,
             event_class(Inventory, "ReservationReleased"): self._reservation_released,
             event_class(Inventory, "ReservationCommitted"): self._reservation_committed,
+            event_class(Inventory, "ReservationSecured"): self._reservation_secured,
             event_class(Inventory, "SafetyBufferSet"): self._safety_buffer_set,
             event_class(Inventory, "ReorderPolicySet"): self._reorder_policy_set,
         }
@@ -166,14 +226,42 @@ class AtpProjection(SchemaProjection):
     def _stock_transferred(self, cur: psycopg.Cursor[Any], e: Any, position: int) -> None:
         self._move(cur, e, position, [(e.source, -e.quantity, 0), (e.destination, e.quantity, 0)])
 
+    def _stock_returned(self, cur: psycopg.Cursor[Any], e: Any, position: int) -> None:
+        self._move(cur, e, position, [(e.location, e.quantity, 0)])
+
     def _stock_reserved(self, cur: psycopg.Cursor[Any], e: Any, position: int) -> None:
-        self._move(cur, e, position, [(e.location, 0, e.quantity)])
+        sku = self._sku(cur, e.originator_id)
+        self._change_stock(cur, sku, [(e.location, 0, e.quantity)])
+        if e.expires_at is not None:
+            cur.execute(
+                self.sql(HOLD_MADE),
+                {
+                    "sku": sku,
+                    "rid": e.reservation_id,
+                    "location": e.location,
+                    "quantity": e.quantity,
+                    "expires_at": e.expires_at,
+                },
+            )
+        self._recompute(cur, position, sku=sku)
 
     def _reservation_released(self, cur: psycopg.Cursor[Any], e: Any, position: int) -> None:
-        self._move(cur, e, position, [(e.location, 0, -e.quantity)])
+        sku = self._sku(cur, e.originator_id)
+        if self._change_stock(cur, sku, [(e.location, 0, -e.quantity)]):
+            self._take_from_hold(cur, sku, e.reservation_id)
+        self._recompute(cur, position, sku=sku)
 
     def _reservation_committed(self, cur: psycopg.Cursor[Any], e: Any, position: int) -> None:
-        self._move(cur, e, position, [(e.location, -e.quantity, -e.quantity)])
+        sku = self._sku(cur, e.originator_id)
+        if self._change_stock(cur, sku, [(e.location, -e.quantity, -e.quantity)]):
+            self._take_from_hold(cur, sku, e.reservation_id, e.quantity)
+        self._recompute(cur, position, sku=sku)
+
+    def _reservation_secured(self, cur: psycopg.Cursor[Any], e: Any, position: int) -> None:
+        # Stock is unchanged, but the hold can no longer lapse into free units.
+        sku = self._sku(cur, e.originator_id)
+        if self._take_from_hold(cur, sku, e.reservation_id):
+            self._recompute(cur, position, sku=sku)
 
     def _safety_buffer_set(self, cur: psycopg.Cursor[Any], e: Any, position: int) -> None:
         sku = self._sku(cur, e.originator_id)
@@ -195,7 +283,8 @@ class AtpProjection(SchemaProjection):
     def _reorder_policy_set(self, cur: psycopg.Cursor[Any], e: Any, _: int) -> None:
         cur.execute(
             self.sql(
-                "INSERT INTO {s}.stock VALUES (%s, %s, 0, 0, %s, %s) "
+                "INSERT INTO {s}.stock (sku, location, on_hand, reserved, reorder_point, "
+                "reorder_quantity) VALUES (%s, %s, 0, 0, %s, %s) "
                 "ON CONFLICT (sku, location) DO UPDATE SET "
                 "reorder_point = EXCLUDED.reorder_point, "
                 "reorder_quantity = EXCLUDED.reorder_quantity"
@@ -211,17 +300,37 @@ class AtpProjection(SchemaProjection):
         changes: list[tuple[str, int, int]],
     ) -> None:
         sku = self._sku(cur, e.originator_id)
+        self._change_stock(cur, sku, changes)
+        self._recompute(cur, position, sku=sku)
+
+    def _change_stock(
+        self, cur: psycopg.Cursor[Any], sku: str, changes: list[tuple[str, int, int]]
+    ) -> bool:
+        """Add (location, on hand, reserved) deltas to the SKU's stock rows; True if a hold
+        with an expiry is open at one of them (else no hold needs looking up)."""
+        expiring = False
         for location, on_hand, reserved in changes:
-            cur.execute(
+            row = cur.execute(
                 self.sql(
                     "INSERT INTO {s}.stock (sku, location, on_hand, reserved) "
                     "VALUES (%s, %s, %s, %s) ON CONFLICT (sku, location) DO UPDATE SET "
                     "on_hand = stock.on_hand + EXCLUDED.on_hand, "
-                    "reserved = stock.reserved + EXCLUDED.reserved"
+                    "reserved = stock.reserved + EXCLUDED.reserved RETURNING expiring"
                 ),
                 (sku, location, on_hand, reserved),
-            )
-        self._recompute(cur, position, sku=sku)
+            ).fetchone()
+            expiring = expiring or (row is not None and row[0] > 0)
+        return expiring
+
+    def _take_from_hold(
+        self, cur: psycopg.Cursor[Any], sku: str, reservation_id: str, quantity: int | None = None
+    ) -> bool:
+        """Take ``quantity`` units (all if None) off a hold that carries an expiry; False if
+        the reservation has none (it never had an expiry, or was secured already)."""
+        taken = cur.execute(
+            self.sql(HOLD_TAKEN), {"sku": sku, "rid": reservation_id, "quantity": quantity}
+        ).fetchone()
+        return taken is not None
 
     def _recompute(
         self,

@@ -1,18 +1,44 @@
-"""Reads over the ATP read model: plain SQL, no aggregate is loaded to answer a read."""
+"""Reads over the ATP read model: plain SQL, no aggregate is loaded to answer a read.
+
+Every figure counts a hold that expired but is not yet released as free, as
+``Inventory.available_to_promise`` does. The clock is the database's ``now()``, not the API
+process's: every API process then reads the same clock, and a figure and the holds it counts
+are read at one instant (the stock picture reads the clock once and passes it on).
+"""
 
 from __future__ import annotations
 
 import base64
 import binascii
 from dataclasses import dataclass
+from datetime import datetime
 from typing import Any
 
 from psycopg import AsyncConnection
-from psycopg.sql import SQL, Identifier
+from psycopg.sql import SQL, Composable, Identifier, Placeholder
 
 from domain.errors import InvalidValue
 from domain.identity import CODE_PATTERN
 from projections.atp import LOG
+
+# The ATP an ``availability`` row ``a`` serves at {now}: until its earliest expiring hold
+# lapses, the stored figure; after it, the unclamped figure plus the lapsed holds at the
+# channel's locations (their units may back new holds, so reserved can exceed on hand there).
+SERVED_ATP = """
+CASE WHEN a.next_expiry <= {now} THEN GREATEST(0, a.pooled
+    + (SELECT COALESCE(SUM(h.quantity), 0) FROM {s}.holds h
+       JOIN {s}.channel_locations cl ON cl.location = h.location
+       WHERE cl.channel = a.channel AND h.sku = a.sku AND h.expires_at <= {now}))::bigint
+ELSE a.atp END
+"""
+
+# Units held at a ``stock`` row ``st``'s location by holds lapsed at {now}.
+LAPSED_AT_LOCATION = """
+CASE WHEN st.next_expiry <= {now} THEN
+    (SELECT SUM(h.quantity) FROM {s}.holds h
+     WHERE h.sku = st.sku AND h.location = st.location AND h.expires_at <= {now})::bigint
+ELSE 0 END
+"""
 
 
 @dataclass(frozen=True)
@@ -37,12 +63,31 @@ class Cursor:
             raise InvalidValue("cursor is not one this API issued", field="cursor") from None
 
 
+# A statement naming ``holds`` opens and locks it on every run, even when no row needs it:
+# that made the hot availability read about 15% slower. So rows are read first with a flag,
+# and only flagged rows (a hold lapsed) are read again through SERVED_ATP.
+LAPSED_FLAG = "a.next_expiry <= now()"
+
+
 class AtpQueries:
     def __init__(self, schema: str = "atp") -> None:
         self._s = Identifier(schema)
+        self._served_now = self._served(SQL("now()"))
+        # Composed once: the availability read is the hot path.
+        self._availability = self._sql(
+            "SELECT a.sku, a.atp, a.log_position, " + LAPSED_FLAG + " "
+            "FROM {s}.availability a WHERE a.channel = %s AND a.sku = ANY(%s) ORDER BY a.sku"
+        )
+        self._lapsed_again = self._sql(
+            "SELECT a.sku, {served}, a.log_position FROM {s}.availability a "
+            "WHERE a.channel = %s AND a.sku = ANY(%s)"
+        )
 
-    def _sql(self, text: str) -> Any:
-        return SQL(text).format(s=self._s)
+    def _served(self, now: Composable) -> Composable:
+        return SQL(SERVED_ATP).format(s=self._s, now=now)
+
+    def _sql(self, text: str, served: Composable | None = None) -> Any:
+        return SQL(text).format(s=self._s, served=served or self._served_now)
 
     async def position(self, conn: AsyncConnection[Any]) -> int:
         cur = await conn.execute(
@@ -76,68 +121,86 @@ class AtpQueries:
         self, conn: AsyncConnection[Any], channel: str, skus: list[str]
     ) -> list[dict[str, Any]]:
         """ATP of ``skus`` on ``channel``; SKUs the channel does not know are left out."""
-        cur = await conn.execute(
-            self._sql(
-                "SELECT sku, atp, log_position FROM {s}.availability "
-                "WHERE channel = %s AND sku = ANY(%s) ORDER BY sku"
-            ),
-            (channel, skus),
-        )
-        return [
-            {"sku": sku, "available": atp, "position": pos}
-            for sku, atp, pos in await cur.fetchall()
-        ]
+        cur = await conn.execute(self._availability, (channel, skus))
+        return await self._served_items(conn, channel, await cur.fetchall())
 
     async def changes(
         self, conn: AsyncConnection[Any], channel: str, after: Cursor | None, limit: int
     ) -> tuple[list[dict[str, Any]], Cursor | None]:
-        """Rows whose ATP changed after ``after``, oldest first, and the cursor to resume."""
+        """Rows whose ATP changed after ``after``, oldest first, and the cursor to resume.
+
+        A hold lapsing is no event: the feed lists the row again once the hold's release (by
+        the expiry timer) is projected, while every figure it serves counts the hold free
+        at once.
+        """
         after = after or Cursor(0, "")
         cur = await conn.execute(
             self._sql(
-                "SELECT sku, atp, log_position FROM {s}.availability "
-                "WHERE channel = %s AND (log_position, sku) > (%s, %s) "
-                "ORDER BY log_position, sku LIMIT %s"
+                "SELECT a.sku, a.atp, a.log_position, " + LAPSED_FLAG + " "
+                "FROM {s}.availability a "
+                "WHERE a.channel = %s AND (a.log_position, a.sku) > (%s, %s) "
+                "ORDER BY a.log_position, a.sku LIMIT %s"
             ),
             (channel, after.position, after.sku, limit),
         )
         rows = await cur.fetchall()
-        items = [{"sku": sku, "available": atp, "position": pos} for sku, atp, pos in rows]
+        items = await self._served_items(conn, channel, rows)
         resume = Cursor(rows[-1][2], rows[-1][0]) if rows else after
         return items, resume
 
+    async def _served_items(
+        self, conn: AsyncConnection[Any], channel: str, rows: list[tuple[Any, ...]]
+    ) -> list[dict[str, Any]]:
+        """Items from (sku, atp, position, lapsed) rows; a lapsed row's figure and position
+        are read again, with its holds, in one statement."""
+        items = [{"sku": sku, "available": atp, "position": pos} for sku, atp, pos, _ in rows]
+        lapsed = [sku for sku, _, _, flag in rows if flag]
+        if lapsed:
+            cur = await conn.execute(self._lapsed_again, (channel, lapsed))
+            again = {sku: (atp, pos) for sku, atp, pos in await cur.fetchall()}
+            for item in items:
+                if item["sku"] in again:
+                    item["available"], item["position"] = again[item["sku"]]
+        return items
+
     async def stock_picture(self, conn: AsyncConnection[Any], sku: str) -> dict[str, Any] | None:
+        """Stock per location and ATP per channel; ``available`` at a location counts lapsed
+        holds as free, like every ATP figure."""
         cur = await conn.execute(
-            self._sql("SELECT name, gtin FROM {s}.skus WHERE sku = %s"), (sku,)
+            self._sql("SELECT name, gtin, now() FROM {s}.skus WHERE sku = %s"), (sku,)
         )
         found = await cur.fetchone()
         if found is None:
             return None
+        now: datetime = found[2]
+        lapsed = SQL(LAPSED_AT_LOCATION).format(s=self._s, now=Placeholder("now"))
         cur = await conn.execute(
-            self._sql(
-                "SELECT location, on_hand, reserved, reorder_point, reorder_quantity "
-                "FROM {s}.stock WHERE sku = %s ORDER BY location"
-            ),
-            (sku,),
+            SQL(
+                "SELECT st.location, st.on_hand, st.reserved, {lapsed}, st.reorder_point, "
+                "st.reorder_quantity FROM {s}.stock st WHERE st.sku = %(sku)s "
+                "ORDER BY st.location"
+            ).format(s=self._s, lapsed=lapsed),
+            {"sku": sku, "now": now},
         )
         locations = [
             {
                 "location": loc,
                 "on_hand": on_hand,
                 "reserved": reserved,
-                "available": on_hand - reserved,
+                "available": on_hand - reserved + lapsed_units,
                 "reorder_point": rp,
                 "reorder_quantity": rq,
             }
-            for loc, on_hand, reserved, rp, rq in await cur.fetchall()
+            for loc, on_hand, reserved, lapsed_units, rp, rq in await cur.fetchall()
         ]
         cur = await conn.execute(
             self._sql(
-                "SELECT a.channel, a.atp, COALESCE(b.quantity, 0) FROM {s}.availability a "
+                "SELECT a.channel, {served}, COALESCE(b.quantity, 0) FROM {s}.availability a "
                 "LEFT JOIN {s}.buffers b ON b.channel = a.channel AND b.sku = a.sku "
-                "WHERE a.sku = %s ORDER BY a.channel"
+                "WHERE a.sku = %(sku)s ORDER BY a.channel",
+                self._served(Placeholder("now")),
             ),
-            (sku,),
+            {"sku": sku, "now": now},
         )
         channels = [
             {"channel": ch, "available": atp, "safety_buffer": buffer}

@@ -21,6 +21,7 @@ ATP_TABLES: dict[str, str] = {
     "stock": "sku, location",
     "buffers": "channel, sku",
     "availability": "channel, sku",
+    "holds": "sku, reservation_id",
 }
 
 

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from datetime import UTC, datetime, timedelta
+
 from litestar import Litestar
 from litestar.testing import TestClient
 
@@ -57,6 +59,38 @@ def test_each_channel_sees_its_own_locations_less_its_buffer(
         "market": (5, 3),
         "web": (13, 0),
     }
+
+
+def test_a_lapsed_hold_is_free_for_the_channels_its_location_feeds(
+    client: TestClient[Litestar], services: Services
+) -> None:
+    # Given stock in both locations, and at each a hold that lapsed but is not yet released
+    _given_two_channels(client)
+    client.post("/v1/skus/A/receipts", json={"location": "WH1", "quantity": 10})
+    client.post("/v1/skus/A/receipts", json={"location": "WH2", "quantity": 5})
+    client.put("/v1/skus/A/safety-buffers/market", json={"quantity": 3})
+    past = datetime.now(UTC) - timedelta(hours=1)
+    for rid, location, quantity in (("h1", "WH1", 4), ("h2", "WH2", 5)):
+        services.inventory.reserve(
+            "A",
+            rid,
+            location,
+            quantity,
+            reference=rid,
+            now=past,
+            expires_at=past + timedelta(minutes=15),
+        )
+    settle(services)
+
+    # When each channel reads its availability and its change feed
+    web = client.get("/v1/channels/web/availability", params={"sku": ["A"]}).json()
+    market = client.get("/v1/channels/market/availability", params={"sku": ["A"]}).json()
+    feed = client.get("/v1/channels/market/availability/changes").json()
+
+    # Then neither hold takes anything away: each channel sees all its stock less its buffer
+    assert [(i["sku"], i["available"]) for i in web["items"]] == [("A", 15)]
+    assert [(i["sku"], i["available"]) for i in market["items"]] == [("A", 7)]
+    assert ("A", 7) in [(i["sku"], i["available"]) for i in feed["items"]]
 
 
 def test_a_channel_polls_only_what_changed_since_its_cursor(
