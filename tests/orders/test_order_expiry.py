@@ -8,6 +8,8 @@ from datetime import UTC, datetime, timedelta
 from decimal import Decimal
 
 import pytest
+from litestar import Litestar
+from litestar.testing import TestClient
 
 from api.services import Services
 from domain.order import OrderStatus, PaymentDeadlinePassed
@@ -26,17 +28,27 @@ def place(services: Services, number: str, quantity: int, due_in: float | None) 
     )
 
 
+def atp(client: TestClient[Litestar]) -> int:
+    answer = client.get("/v1/channels/web/availability?sku=TEE")
+    assert answer.status_code == 200, answer.text
+    item = answer.json()["items"][0]
+    return int(item["available"])
+
+
 def test_a_lapsed_hold_is_free_before_the_timer_runs_and_released_after(
-    services: Services,
+    services: Services, client: TestClient[Litestar]
 ) -> None:
     # Given 3 units, all held by an order due for payment within a second
     merchant(services, {"TEE": {"SOUTH": 3}})
     place(services, "E-1", 3, due_in=1.0)
     settle(services)
     assert services.orders.order("web", "E-1").status is OrderStatus.CONFIRMED
+    assert atp(client) == 0
     # When the deadline passes (and the expiry timer has not run)
     time.sleep(1.2)
-    # Then another order gets the units at once
+    # Then the channel is told the units are available again
+    assert atp(client) == 3
+    # and another order gets them at once
     place(services, "E-2", 3, due_in=None)
     settle(services)
     assert services.orders.order("web", "E-2").status is OrderStatus.CONFIRMED
