@@ -80,7 +80,7 @@ def cmd_up(args: argparse.Namespace) -> int:
             # A new store: the first admin key is made here and shown this once.
             new_keys.append(("admin", _issue(services, "bootstrap admin", ["admin"])))
         if args.demo:
-            load_demo(services.inventory)
+            load_demo(services.inventory, services.pricing)
             for code, *_ in CHANNELS:
                 new_keys.append(
                     (f"channel:{code}", _issue(services, f"demo {code}", [f"channel:{code}"]))

@@ -22,6 +22,7 @@ from application.inventory import InventoryApp
 from domain.allocation import Allocation, allocation_id
 from domain.errors import LocationNotInChannel
 from domain.identity import check_code
+from domain.money import minor_units, quantum
 from domain.order import (
     Disposition,
     Fulfilment,
@@ -58,7 +59,12 @@ def _utcnow() -> datetime:
 
 
 def _money(amount: Decimal | None, currency: str) -> dict[str, str] | None:
-    return None if amount is None else {"amount": str(amount), "currency": currency}
+    if amount is None:
+        return None
+    # Shown with the currency's decimals (0 as 0.00); an amount is never rounded.
+    if int(amount.as_tuple().exponent) >= -minor_units(currency):
+        amount = amount.quantize(quantum(currency))
+    return {"amount": str(amount), "currency": currency}
 
 
 def order_view(order: Order) -> dict[str, Any]:

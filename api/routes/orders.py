@@ -32,6 +32,7 @@ from application.commands import Outcome
 from application.commands import Request as CommandRequest
 from domain.errors import InvalidValue
 from domain.identity import check_code
+from domain.money import minor_units, quantum
 from domain.order import Fulfilment, LineRequest, OrderStatus, ShipmentAction, UnknownOrder
 
 MAX_PAGE = 500
@@ -362,7 +363,15 @@ def _public(order: dict[str, Any]) -> dict[str, Any]:
     currency = order["currency"]
 
     def money(value: Any) -> dict[str, str] | None:
-        return None if value is None else {"amount": str(value), "currency": currency}
+        if value is None:
+            return None
+        # Exact amounts are never rounded; a bare 0 is shown as 0.00 like any other EUR.
+        shown = (
+            value
+            if value.as_tuple().exponent < -minor_units(currency)
+            else value.quantize(quantum(currency))
+        )
+        return {"amount": str(shown), "currency": currency}
 
     shaped = {**order, **{name: money(order.get(name)) for name in MONEY_FIELDS if name in order}}
     if "lines" in order:
