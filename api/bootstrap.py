@@ -12,6 +12,8 @@ from psycopg_pool import AsyncConnectionPool
 from api.ratelimit import RateLimiter
 from api.services import Services
 from application.access import AccessApp
+from application.booking_processes import BookingExpiry, Rebooking
+from application.bookings import BookingsApp
 from application.inventory import InventoryApp
 from application.order_saga import OrderExpiry, OrderSaga
 from application.orders import OrdersApp, OrderSettings
@@ -60,6 +62,9 @@ def build_services(
     order_follower = Follower(database_url, events_table(OrdersApp.name), OrdersProjection())
     order_follower.setup()
     order_queries = OrderQueries()
+    bookings = BookingsApp(
+        application_env(database_url, pool_size=max(2, pool_size // 2)), price_book
+    )
 
     def due_for_expiry(now: datetime, limit: int) -> list[UUID]:
         with psycopg.connect(database_url, autocommit=True) as conn:
@@ -89,4 +94,7 @@ def build_services(
         order_follower=order_follower,
         order_queries=order_queries,
         expiry=OrderExpiry(orders, due_for_expiry),
+        bookings=bookings,
+        rebooking=Rebooking(bookings),
+        booking_expiry=BookingExpiry(bookings),
     )

@@ -75,6 +75,8 @@ def cmd_up(args: argparse.Namespace) -> int:
         running.append(DemandPricing(services.pricing, DemandReadModels(urls.database_url)).start())
         running.extend(process.start() for process in services.saga.processes())
         running.append(services.expiry.start())
+        running.append(services.rebooking.process.start())
+        running.append(services.booking_expiry.start())
         new_keys: list[tuple[str, str]] = []
         if not services.access.has_keys():
             # A new store: the first admin key is made here and shown this once.
@@ -138,8 +140,11 @@ def cmd_process(args: argparse.Namespace) -> int:
     """One process manager on its own, until SIGTERM (production topology, crash tests)."""
     settings = get_settings()
     with _services(settings) as (_, services):
-        running = [process.start() for process in services.saga.processes()]
-        running.append(services.expiry.start())
+        if args.name == "order-saga":
+            running = [process.start() for process in services.saga.processes()]
+            running.append(services.expiry.start())
+        else:
+            running = [services.rebooking.process.start(), services.booking_expiry.start()]
         print(f"running {args.name}", flush=True)
         try:
             threading.Event().wait()
@@ -338,7 +343,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     relay.set_defaults(func=cmd_relay)
 
     process = sub.add_parser("process", help="run a process manager on its own")
-    process.add_argument("name", choices=["order-saga"])
+    process.add_argument("name", choices=["order-saga", "bookings"])
     process.set_defaults(func=cmd_process)
 
     project = sub.add_parser("project", help="read-model maintenance")

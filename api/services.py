@@ -9,6 +9,8 @@ from psycopg_pool import AsyncConnectionPool
 
 from api.ratelimit import RateLimiter
 from application.access import AccessApp
+from application.booking_processes import BookingExpiry, Rebooking
+from application.bookings import BookingsApp
 from application.inventory import InventoryApp
 from application.order_saga import OrderExpiry, OrderSaga
 from application.orders import OrdersApp
@@ -37,6 +39,9 @@ class Services:
     order_follower: Follower
     order_queries: OrderQueries
     expiry: OrderExpiry
+    bookings: BookingsApp
+    rebooking: Rebooking
+    booking_expiry: BookingExpiry
     nats: Any = None  # a connected nats.aio.client.Client, set by the app's lifespan
 
     def followers(self) -> list[Follower]:
@@ -47,4 +52,5 @@ class Services:
         self.access.close()
         self.pricing.close()
         self.orders.close()
+        self.bookings.close()
         self.price_book.close()

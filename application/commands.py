@@ -78,6 +78,10 @@ class CommandRunner:
         self._lanes: dict[UUID, _Lane] = {}
         self._lanes_lock = threading.Lock()
 
+    def scoped_key(self, request: Request) -> str | None:
+        """The key an answer is recorded under: the client's key, scoped by its actor."""
+        return self._scoped_key(request)
+
     def _scoped_key(self, request: Request) -> str | None:
         if request.idempotency_key is None:
             return None

@@ -80,6 +80,7 @@ def services(
     running = [follower.start() for follower in built.followers()]
     if request.node.get_closest_marker("no_saga") is None:
         running.extend(process.start() for process in built.saga.processes())
+    running.append(built.rebooking.process.start())
     try:
         yield built
     finally:
