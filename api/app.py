@@ -18,6 +18,7 @@ from api.auth import admits, authorize
 from api.middleware import request_id_middleware
 from api.problems import EXCEPTION_HANDLERS
 from api.routes.availability import AvailabilityController
+from api.routes.bookings import BookingController, BookingPlacementController, ResourceController
 from api.routes.health import live, ready
 from api.routes.keys import KeyController
 from api.routes.network import ChannelController, LocationController
@@ -50,6 +51,9 @@ ROUTES: list[Any] = [
     OrderPlacementController,
     OrderController,
     OrderReadController,
+    ResourceController,
+    BookingPlacementController,
+    BookingController,
     live,
     ready,
 ]

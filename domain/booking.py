@@ -261,7 +261,8 @@ class Booking(Aggregate):
     def flag(self, reason: str, now: datetime) -> None:
         """No equivalent capacity: an operator must handle it."""
         check_text(reason, "reason", MAX_TEXT)
-        self._flag(reason=reason, at=now)
+        if self.flagged != reason:
+            self._flag(reason=reason, at=now)
 
     @event("BookingFlagged")
     def _flag(self, reason: str, at: datetime) -> None:

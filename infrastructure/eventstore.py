@@ -28,6 +28,7 @@ from eventsourcing.postgres import PostgresApplicationRecorder, PostgresDatastor
 from eventsourcing.utils import get_topic
 from psycopg import Cursor
 from psycopg.conninfo import conninfo_to_dict
+from psycopg.errors import CheckViolation
 from psycopg.rows import DictRow
 from psycopg.sql import SQL, Identifier
 
@@ -132,13 +133,18 @@ class LedgerRecorder(PostgresApplicationRecorder):
             SQL(
                 "CREATE TABLE IF NOT EXISTS {} ("
                 " process text NOT NULL, upstream text NOT NULL, position bigint NOT NULL,"
-                " PRIMARY KEY (process, upstream))"
+                " previous bigint NOT NULL DEFAULT 0,"
+                " PRIMARY KEY (process, upstream),"
+                " CONSTRAINT moves_forward CHECK (position > previous))"
             ).format(self.tracking_table)
         )
+        # A position not beyond the stored one breaks the CHECK: a database error, so the
+        # transaction (and the events in it) is rolled back. A Python exception would not do:
+        # the library's pipelined insert catches it and commits before re-raising it.
         self._advance = SQL(
             "INSERT INTO {t} AS t (process, upstream, position) VALUES (%s, %s, %s) "
-            "ON CONFLICT (process, upstream) DO UPDATE SET position = EXCLUDED.position "
-            "WHERE t.position < EXCLUDED.position"
+            "ON CONFLICT (process, upstream) DO UPDATE "
+            "SET previous = t.position, position = EXCLUDED.position"
         ).format(t=self.tracking_table)
 
     def insert_events(
@@ -169,10 +175,8 @@ class LedgerRecorder(PostgresApplicationRecorder):
     ) -> Any:
         ids = super()._fetch_ids_after_insert_events(curs, stored_events, **kwargs)
         mark: ProcessMark | None = kwargs.get("process_mark")
-        if mark is not None:
+        if mark is not None:  # already past it: a CheckViolation rolls the events back
             curs.execute(self._advance, (mark.process, mark.upstream, mark.position))
-            if curs.rowcount != 1:  # processed already: roll the events back with it
-                raise IntegrityError(f"{mark.process} is already past {mark.position}")
         answers: list[PendingAnswer] = kwargs.get("idempotency") or []
         if answers and ids:
             # Same transaction as the events: a duplicate key rolls them back with it.
@@ -204,9 +208,12 @@ class LedgerRecorder(PostgresApplicationRecorder):
 
     def advance_process(self, mark: ProcessMark) -> bool:
         """Move a process past events it had nothing to write for; False if already past."""
-        with self.datastore.get_connection() as conn, conn.cursor() as curs:
-            curs.execute(self._advance, (mark.process, mark.upstream, mark.position))
-            return curs.rowcount == 1
+        try:
+            with self.datastore.get_connection() as conn, conn.cursor() as curs:
+                curs.execute(self._advance, (mark.process, mark.upstream, mark.position))
+        except (CheckViolation, IntegrityError):  # already past it
+            return False
+        return True
 
     def find_answer(self, key: str) -> IdempotencyRecord | None:
         with self.datastore.get_connection() as conn, conn.cursor() as curs:
