@@ -136,6 +136,38 @@ def _order_for(*steps: str, **extra: Any) -> Callable[[TestClient[Litestar], int
 
 
 SHIPPED = ("authorise", "pick", "pack", "ship")
+BOOKINGS = "/v1/channels/chan-a/bookings"
+
+
+def _booking_body(reference: str) -> dict[str, Any]:
+    return {
+        "reference": reference,
+        "resource": "ROOM-1",
+        "slots": ["2026-12-24"],
+        "quantity": 1,
+        "guest": {"name": "G"},
+        "currency": "EUR",
+    }
+
+
+def _booking_for(confirmed: bool = False) -> Callable[[TestClient[Litestar], int], dict[str, str]]:
+    """A booking of chan-a, held (and confirmed)."""
+
+    def prepare(client: TestClient[Litestar], n: int) -> dict[str, str]:
+        reference = f"BK-{n}"
+        held = client.post(BOOKINGS, json=_booking_body(reference))
+        assert held.status_code == 201, held.text
+        number = ""
+        if confirmed:
+            answer = client.post(
+                f"{BOOKINGS}/{reference}/confirmation", json={"payment_reference": "p"}
+            )
+            assert answer.is_success, answer.text
+            number = answer.json()["confirmation"]["confirmation_number"]
+        return {"ref": reference, "number": number}
+
+    return prepare
+
 
 OPS: dict[str, Op] = {
     "live": Op("GET", "/health/live", {"public"}),
@@ -246,6 +278,71 @@ OPS: dict[str, Op] = {
         },
     ),
     "revokeKey": Op("POST", "/v1/keys/{kid}/revoke", {"admin"}, lambda n: {}, prepare=_issued_key),
+    "putResource": Op(
+        "PUT",
+        "/v1/resources/R-{n}",
+        OPERATORS,
+        lambda n: {"name": "R", "resource_class": "std", "slot_kind": "night", "capacity": 5},
+    ),
+    "getResource": Op("GET", "/v1/resources/ROOM-1", READERS),
+    "putAllotment": Op(
+        "PUT", "/v1/resources/ROOM-1/allotments/chan-a", OPERATORS, lambda n: {"quantity": n % 3}
+    ),
+    "putChannelRules": Op(
+        "PUT",
+        "/v1/resources/ROOM-1/channel-rules/chan-b",
+        OPERATORS,
+        lambda n: {"stop_sell": [], "min_stay": 1 + n % 2},
+    ),
+    "closeSlots": Op(
+        "POST",
+        "/v1/resources/ROOM-2/closures",
+        OPERATORS,
+        lambda n: {"slots": ["2027-01-01"], "reason": "maintenance"},
+    ),
+    "holdBooking": Op("POST", BOOKINGS, CHANNEL_WRITERS, lambda n: _booking_body(f"H-{n}")),
+    "getBooking": Op(
+        "GET", BOOKINGS + "/{ref}", READERS | {"channel:chan-a"}, prepare=_booking_for()
+    ),
+    "confirmBooking": Op(
+        "POST",
+        BOOKINGS + "/{ref}/confirmation",
+        CHANNEL_WRITERS,
+        lambda n: {"payment_reference": "psp"},
+        prepare=_booking_for(),
+    ),
+    "modifyBooking": Op(
+        "POST",
+        BOOKINGS + "/{ref}/modification",
+        CHANNEL_WRITERS,
+        lambda n: {"slots": ["2026-12-24", "2026-12-25"], "quantity": 1},
+        prepare=_booking_for(),
+    ),
+    "cancelBooking": Op(
+        "POST",
+        BOOKINGS + "/{ref}/cancellation",
+        CHANNEL_WRITERS,
+        lambda n: {"reason": "x"},
+        prepare=_booking_for(),
+    ),
+    "progressBooking": Op(
+        "POST",
+        BOOKINGS + "/{ref}/stay/check-in",
+        OPERATORS,
+        prepare=_booking_for(confirmed=True),
+    ),
+    "getConfirmation": Op(
+        "GET",
+        BOOKINGS + "/{ref}/confirmations/{number}",
+        READERS | {"channel:chan-a"},
+        prepare=_booking_for(confirmed=True),
+    ),
+    "printConfirmation": Op(
+        "GET",
+        BOOKINGS + "/{ref}/confirmations/{number}/printable",
+        READERS | {"channel:chan-a"},
+        prepare=_booking_for(confirmed=True),
+    ),
     "placeOrder": Op("POST", ORDERS, CHANNEL_WRITERS, lambda n: _order_body(f"N-{n}")),
     "recordPosSale": Op(
         "POST",
@@ -341,7 +438,13 @@ def world(client: TestClient[Litestar], services: Services) -> dict[str, str]:
         ).is_success
     assert client.put(LIST, json={"name": "chan-a EUR"}).is_success
     assert client.post(LIST + "/prices", json={"prices": [{"sku": "SKU-1", "amount": "10"}]})
+    assert client.post(LIST + "/prices", json={"prices": [{"sku": "ROOM-1", "amount": "99"}]})
     assert client.put(LIST + "/status", json={"status": "active"}).is_success
+    for room in ("ROOM-1", "ROOM-2"):
+        assert client.put(
+            f"/v1/resources/{room}",
+            json={"name": room, "resource_class": "std", "slot_kind": "night", "capacity": 1000},
+        ).is_success
     tokens = {role: issue_key(services, role) for role in ROLES}
     revoked = issue_key(services, "admin")
     key_id = revoked.split("_")[1]
