@@ -182,3 +182,29 @@ def test_a_disruption_rebooks_what_fits_elsewhere_and_flags_the_rest(
     for booking in confirmed_moved:
         assert booking.documents[-1]["resource"] == "DLX-B"
         assert booking.documents[-1]["replaces"] == booking.documents[-2]["confirmation_number"]
+
+
+def test_one_booking_reference_held_concurrently_many_times_is_one_booking(
+    services: Services, database: str
+) -> None:
+    # Given a room type with 5 rooms
+    hotel(services, {"DLX": ("deluxe", 5)})
+    apps = [
+        BookingsApp(application_env(database, pool_size=4), services.price_book) for _ in range(4)
+    ]
+    try:
+        # When 20 clients on four instances hold web booking "W-1" at the same moment
+        barrier = threading.Barrier(20)
+
+        def client(n: int) -> None:
+            barrier.wait()
+            hold(apps[n % 4], "web", "W-1")
+
+        with ThreadPoolExecutor(max_workers=20) as pool:
+            for future in [pool.submit(client, n) for n in range(20)]:
+                future.result()
+    finally:
+        for app in apps:
+            app.close()
+    # Then there is one booking, holding one room
+    assert services.bookings.resource("DLX").used(NIGHT, None) == {"web": 1}
