@@ -8,6 +8,7 @@ import psycopg
 from psycopg.sql import SQL, Identifier
 
 from projections.atp import AtpProjection
+from projections.bookings import BookingsProjection
 from projections.follower import Follower, Projection
 from projections.orders import OrdersProjection
 from projections.prices import PricingProjection
@@ -43,11 +44,23 @@ ORDER_TABLES: dict[str, str] = {
     "order_timeline": "order_id, version",
 }
 
+BOOKING_TABLES: dict[str, str] = {
+    "resources": "code",
+    "allotments": "resource, channel",
+    "channel_rules": "resource, channel",
+    "closed_slots": "resource, slot",
+    "uses": "resource, slot, booking_id",
+    "bookings": "booking_id",
+    "documents": "confirmation_number",
+    "booking_timeline": "booking_id, version",
+}
+
 # Each read model: the log it follows, how to build its projection, its tables.
 READ_MODELS: dict[str, tuple[str, Any, dict[str, str]]] = {
     "atp": ("inventory_events", AtpProjection, ATP_TABLES),
     "pricing": ("pricing_events", PricingProjection, PRICING_TABLES),
     "orders": ("orders_events", OrdersProjection, ORDER_TABLES),
+    "bookings": ("bookings_events", BookingsProjection, BOOKING_TABLES),
 }
 
 

@@ -1,7 +1,9 @@
-"""Orders and allocations built with the domain API, for the tests of what leaves the store.
+"""Orders, allocations, resources and bookings built with the domain API, for the tests of
+what leaves the store.
 
 ``OrdersLog`` stands in for the orders application only as far as the store goes: an
-eventsourcing ``Application`` named ``orders`` writes the same ``orders_events`` table.
+eventsourcing ``Application`` named ``orders`` writes the same ``orders_events`` table;
+``BookingsLog`` likewise for ``bookings``.
 """
 
 from __future__ import annotations
@@ -15,7 +17,9 @@ from uuid import UUID
 from eventsourcing.application import Application
 
 from domain.allocation import Allocation, plan_shipments
+from domain.booking import Booking
 from domain.order import Disposition, Fulfilment, LineRequest, Order, PriceEvidence
+from domain.resource import Resource, SlotKind
 from domain.routing import Site, Want, route
 
 
@@ -119,3 +123,96 @@ def order_story(now: datetime) -> OrderStory:
     lapsed = _place("1003", now, due=now + step)
     lapsed.expire(now + 2 * step)
     return OrderStory([fulfilled, rejected, lapsed], [reserved, refused])
+
+
+class BookingsLog(Application[UUID]):
+    """Stands in for the bookings application as far as the store goes: its log."""
+
+    name = "bookings"
+
+
+# A channel's references are its own: "/" and ":" must survive the stream's key.
+BOOKING_REFERENCE = "2026/B:77"
+GUEST = {
+    "name": "Grace Hopper",
+    "email": "grace@example.com",
+    "phone": "+1 202 555 0100",
+    "customer_id": "G-9",
+}
+
+
+@dataclass
+class BookingStory:
+    """Resources and bookings taken through every event they have."""
+
+    resources: list[Resource]
+    bookings: list[Booking]
+
+
+def _book(
+    resource: Resource,
+    channel: str,
+    reference: str,
+    slots: list[str],
+    quantity: int,
+    now: datetime,
+    expires_at: datetime | None,
+) -> Booking:
+    booking = Booking.hold(
+        channel=channel,
+        reference=reference,
+        resource=resource.code,
+        slots=slots,
+        quantity=quantity,
+        guest=GUEST if reference == BOOKING_REFERENCE else {"name": "Alan Turing"},
+        unit_rate=Decimal("120.00"),
+        currency="EUR",
+        expires_at=expires_at,
+        terms=resource.cancellation_terms(),
+        now=now,
+    )
+    resource.hold(str(booking.id), channel, slots, quantity, expires_at, now)
+    return booking
+
+
+def booking_story(now: datetime) -> BookingStory:
+    """Every kind of resource and booking event, each made by the domain's own commands,
+    as the bookings application and its rebooking process would make them."""
+    step = timedelta(minutes=1)
+    room = Resource.register("ROOM-101", "Room 101", "double", SlotKind.NIGHT, 5)
+    spare = Resource.register(
+        "ROOM-102", "Room 102", "double", SlotKind.NIGHT, 4, 48, Decimal("50")
+    )
+    room.set_capacity(6)
+    room.set_allotment("web", 2)
+    room.set_channel_rules("web", ["2026-05-09", "2026-05-08"], 2)
+
+    # Held, confirmed, modified, moved after a disruption, stayed
+    stay = _book(
+        room, "web", BOOKING_REFERENCE, ["2026-05-01", "2026-05-02"], 2, now, now + 15 * step
+    )
+    room.secure(str(stay.id), now + step)
+    stay.confirm("psp-1", now + step)
+    room.swap(str(stay.id), ["2026-05-01", "2026-05-02", "2026-05-03"], 1, now + 2 * step)
+    stay.modify(["2026-05-01", "2026-05-02", "2026-05-03"], 1, now + 2 * step)
+    affected = room.close(["2026-05-02"], "burst pipe")
+    assert affected == [str(stay.id)]
+    spare.hold(str(stay.id), "web", list(stay.slots), stay.quantity, None, now + 3 * step)
+    room.release(str(stay.id), "rebooked to ROOM-102")
+    stay.rebook("ROOM-102", "ROOM-101 closed: burst pipe", now + 3 * step)
+    stay.check_in(now + 4 * step)
+    stay.complete(now + 5 * step)
+
+    # Flagged, then confirmed and cancelled late enough to pay the fee
+    late = _book(spare, "agency", "A-1", ["2026-03-01", "2026-03-02"], 1, now, now + 15 * step)
+    late.flag("ROOM-101 closed; no double resource has room", now + step)
+    spare.secure(str(late.id), now + 2 * step)
+    late.confirm("psp-2", now + 2 * step)
+    late.cancel("guest cancelled", now + 3 * step)
+    spare.release(str(late.id), "cancelled")
+
+    # Never confirmed: lapsed
+    lapsed = _book(spare, "agency", "A-2", ["2026-04-01"], 1, now, now + step)
+    lapsed.expire(now + 2 * step)
+    spare.release(str(lapsed.id), "hold expired")
+    return BookingStory([room, spare], [stay, late, lapsed])

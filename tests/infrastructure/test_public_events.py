@@ -17,6 +17,7 @@ from eventsourcing.domain import Aggregate
 import domain
 from application.inventory import InventoryApp
 from application.pricing import PricingApp
+from domain.booking import digest
 from domain.identity import stream_id
 from domain.inventory import AdjustmentReason, Inventory
 from domain.network import ChannelKind, LocationKind
@@ -27,7 +28,15 @@ from infrastructure.log_reader import LOGS, LogReader
 from infrastructure.public_events import decode, event_type_of, key_of, registered, to_envelope
 from infrastructure.public_events.base import BY_STORED
 from infrastructure.public_events.docs import render
-from tests.infrastructure.support import ORDER_NUMBER, OrdersLog, order_story
+from tests.infrastructure.support import (
+    BOOKING_REFERENCE,
+    GUEST,
+    ORDER_NUMBER,
+    BookingsLog,
+    OrdersLog,
+    booking_story,
+    order_story,
+)
 
 DOCS = Path(__file__).resolve().parents[2] / "docs"
 NOT_PUBLISHED = {"ApiKey"}  # access events stay in PostgreSQL: they carry secret hashes
@@ -75,6 +84,12 @@ def test_every_stored_domain_event_has_a_public_type() -> None:
         "Order.ReturnRecorded",
         "Allocation.AllocationDecided",
         "Allocation.AllocationSettled",
+        "Resource.ResourceRegistered",
+        "Resource.CapacityHeld",
+        "Resource.SlotsClosed",
+        "Booking.BookingHeld",
+        "Booking.ConfirmationIssued",
+        "Booking.BookingProgressed",
     } <= stored
     assert sorted(stored - BY_STORED.keys()) == []
 
@@ -83,10 +98,14 @@ def test_every_public_type_made_from_a_stored_event_is_of_a_published_log() -> N
     logs = {t.log for t in registered() if t.stored is not None}
     assert logs <= set(LOGS)
     assert {
-        (t.stream_type, t.log) for t in registered() if t.stream_type in ("order", "allocation")
+        (t.stream_type, t.log)
+        for t in registered()
+        if t.stream_type in ("order", "allocation", "resource", "booking")
     } == {
         ("order", "orders"),
         ("allocation", "inventory"),
+        ("resource", "bookings"),
+        ("booking", "bookings"),
     }
 
 
@@ -147,6 +166,12 @@ def test_every_kind_of_stored_event_reads_as_its_public_type(database: str) -> N
         orders.save(*story.orders)
     finally:
         orders.close()
+    bookings = BookingsLog(application_env(database, pool_size=1))
+    try:
+        told = booking_story(now)
+        bookings.save(*told.resources, *told.bookings)
+    finally:
+        bookings.close()
     pricing = PricingApp(application_env(database, pool_size=1))
     try:
         pricing.put_price_list("web", "EUR", "Web", "clamp", now)
@@ -198,6 +223,9 @@ def test_every_kind_of_stored_event_reads_as_its_public_type(database: str) -> N
                 *await LogReader("pricing").read(conn, 0, 100),
                 *await LogReader("orders").read(conn, 0, 5),
                 *await LogReader("orders").read(conn, 5, 100),
+                *await LogReader("bookings").read(conn, 0, 3),
+                *await LogReader("bookings").read(conn, 3, 14),
+                *await LogReader("bookings").read(conn, 17, 100),
             ]
 
     envelopes = asyncio.run(read())
@@ -243,6 +271,15 @@ def test_every_kind_of_stored_event_reads_as_its_public_type(database: str) -> N
     assert refunded["amount"] == {"amount": "19.99", "currency": "EUR"}
     assert {e.log for e in envelopes if e.stream_type == "order"} == {"orders"}
     assert {e.log for e in envelopes if e.stream_type == "allocation"} == {"inventory"}
+    # Read by fresh readers after positions 3 and 17: the keys came from the streams' first
+    # events (ROOM-101's at 1, the first booking's at 17)
+    assert by_type[("resource", "SlotsClosed")]["resource"] == "ROOM-101"
+    progressed = by_type[("booking", "BookingProgressed")]
+    assert (progressed["channel"], progressed["reference"]) == ("web", BOOKING_REFERENCE)
+    cancelled = by_type[("booking", "BookingCancelled")]
+    assert (cancelled["channel"], cancelled["reference"]) == ("agency", "A-1")
+    assert cancelled["fee"] == {"amount": "120.00", "currency": "EUR"}
+    assert {e.log for e in envelopes if e.stream_type in ("resource", "booking")} == {"bookings"}
 
 
 def _envelopes(aggregates: list[Aggregate], log: str) -> list[Envelope]:
@@ -363,3 +400,151 @@ def test_an_order_and_its_allocation_convert_to_public_types_that_survive_json()
     assert refused.data["outcome"] == "refused"
     assert refused.data["order_id"] == orders[11].stream_id
     assert refused.data["shortages"] == by_type["OrderRejected"]["shortages"]
+
+
+def test_resources_and_bookings_convert_to_public_types_that_survive_json() -> None:
+    # Given resources and bookings taken through every event, made by the domain's commands
+    now = datetime(2026, 3, 1, 10, 0, tzinfo=timezone(timedelta(hours=2)))
+    story = booking_story(now)
+
+    # When they are converted as the relay would publish them
+    resources = _envelopes(list(story.resources), "bookings")
+    bookings = _envelopes(list(story.bookings), "bookings")
+
+    # Then every event has its public type, and survives the wire
+    assert [e.type for e in resources] == [
+        "ResourceRegistered",
+        "CapacitySet",
+        "AllotmentSet",
+        "ChannelRulesSet",
+        "CapacityHeld",
+        "CapacityConfirmed",
+        "CapacitySwapped",
+        "SlotsClosed",
+        "CapacityReleased",
+        "ResourceRegistered",
+        "CapacityHeld",
+        "CapacityHeld",
+        "CapacityConfirmed",
+        "CapacityReleased",
+        "CapacityHeld",
+        "CapacityReleased",
+    ]
+    assert [e.type for e in bookings] == [
+        "BookingHeld",
+        "BookingConfirmed",
+        "ConfirmationIssued",
+        "BookingModified",
+        "ConfirmationIssued",
+        "BookingRebooked",
+        "ConfirmationIssued",
+        "BookingProgressed",
+        "BookingProgressed",
+        "BookingHeld",
+        "BookingFlagged",
+        "BookingConfirmed",
+        "ConfirmationIssued",
+        "BookingCancelled",
+        "BookingHeld",
+        "BookingExpired",
+    ]
+    for envelope in resources + bookings:
+        public = decode(envelope)
+        struct = event_type_of(envelope).struct
+        assert type(public) is struct
+        wire = msgspec.json.decode(msgspec.json.encode(envelope), type=Envelope)
+        assert wire == envelope
+        assert decode(wire) == public
+        assert msgspec.json.decode(msgspec.json.encode(public), type=struct) == public
+        assert envelope.log == "bookings"
+        for name in ("recorded_at", "expires_at"):
+            value = envelope.data.get(name)
+            assert value is None or value.endswith("Z"), (envelope.type, name, value)
+    assert {e.data["resource"] for e in resources} == {"ROOM-101", "ROOM-102"}
+    assert {(e.data["channel"], e.data["reference"]) for e in bookings} == {
+        ("web", BOOKING_REFERENCE),
+        ("agency", "A-1"),
+        ("agency", "A-2"),
+    }
+
+    # And the resource's events say what its settings and holds are
+    by_type = {e.type: e.data for e in resources}
+    registered_room = resources[0].data
+    assert registered_room == {
+        "resource": "ROOM-101",
+        "name": "Room 101",
+        "resource_class": "double",
+        "slot_kind": "night",
+        "capacity": 5,
+        "free_cancellation_hours": 24,
+        "cancellation_fee_percent": "100",
+    }
+    assert by_type["ChannelRulesSet"] == {
+        "resource": "ROOM-101",
+        "channel": "web",
+        "stop_sell": ["2026-05-08", "2026-05-09"],
+        "min_stay": 2,
+    }
+    stay = story.bookings[0]
+    held = resources[4]
+    assert held.data == {
+        "resource": "ROOM-101",
+        "booking_id": str(stay.id),
+        "channel": "web",
+        "slots": ["2026-05-01", "2026-05-02"],
+        "quantity": 2,
+        "expires_at": "2026-03-01T08:15:00Z",
+    }
+    assert held.data["booking_id"] == bookings[0].stream_id
+    assert by_type["CapacitySwapped"]["slots"] == ["2026-05-01", "2026-05-02", "2026-05-03"]
+    assert by_type["SlotsClosed"] == {
+        "resource": "ROOM-101",
+        "slots": ["2026-05-02"],
+        "reason": "burst pipe",
+    }
+    assert resources[8].data["reason"] == "rebooked to ROOM-102"
+    assert resources[10].data["expires_at"] is None  # moved as confirmed
+
+    # And the booking's events carry money, the guest as personal data, and the documents
+    placed = bookings[0]
+    assert placed.stream_type == "booking"
+    assert placed.subject == "ledgerline.events.booking.BookingHeld"
+    assert placed.data["guest"] == GUEST
+    assert placed.data["unit_rate"] == {"amount": "120.00", "currency": "EUR"}
+    assert placed.data["total"] == {"amount": "480.00", "currency": "EUR"}
+    assert placed.data["recorded_at"] == "2026-03-01T08:00:00Z"
+    assert placed.data["cancellation_terms"] == {
+        "free_cancellation_hours": 24,
+        "fee_percent_after": "100",
+    }
+    assert bookings[9].data["guest"] == {"name": "Alan Turing"}  # nothing else was given
+    modified = bookings[3].data
+    assert modified["total"] == {"amount": "360.00", "currency": "EUR"}
+    assert bookings[5].data["previous_resource"] == "ROOM-101"
+    assert bookings[5].data["resource"] == "ROOM-102"
+    assert [e.data["status"] for e in bookings[7:9]] == ["checked_in", "completed"]
+    assert bookings[13].data["fee"] == {"amount": "120.00", "currency": "EUR"}
+    assert bookings[10].data["reason"].startswith("ROOM-101 closed")
+
+    documents = [e.data["document"] for e in bookings if e.type == "ConfirmationIssued"]
+    assert [d["reason"] for d in documents] == [
+        "confirmed",
+        "modified",
+        "rebooked: ROOM-101 closed: burst pipe",
+        "confirmed",
+    ]
+    assert [d["replaces"] for d in documents[:3]] == [
+        None,
+        documents[0]["confirmation_number"],
+        documents[1]["confirmation_number"],
+    ]
+    assert documents[2]["resource"] == "ROOM-102"
+    assert documents[0]["guest"] == GUEST
+    assert documents[0]["price"] == {"amount": "480.00", "currency": "EUR"}
+    # Published exactly as issued: the document is the aggregate's, and its digest checks
+    assert documents == [
+        *stay.documents,
+        *story.bookings[1].documents,
+    ]
+    for document in documents:
+        assert digest(document) == document["digest"]
