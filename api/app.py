@@ -18,7 +18,12 @@ from api.auth import admits, authorize
 from api.middleware import request_id_middleware
 from api.problems import EXCEPTION_HANDLERS
 from api.routes.availability import AvailabilityController
-from api.routes.bookings import BookingController, BookingPlacementController, ResourceController
+from api.routes.bookings import (
+    BookingController,
+    BookingPlacementController,
+    BookingReadController,
+    ResourceController,
+)
 from api.routes.health import live, ready
 from api.routes.keys import KeyController
 from api.routes.network import ChannelController, LocationController
@@ -54,6 +59,7 @@ ROUTES: list[Any] = [
     ResourceController,
     BookingPlacementController,
     BookingController,
+    BookingReadController,
     live,
     ready,
 ]

@@ -21,6 +21,8 @@ from application.pricing import PricingApp
 from infrastructure.eventstore import application_env, events_table
 from projections.atp import AtpProjection
 from projections.atp_queries import AtpQueries
+from projections.booking_queries import BookingQueries
+from projections.bookings import BookingsProjection
 from projections.follower import Follower
 from projections.order_queries import OrderQueries
 from projections.orders import OrdersProjection
@@ -70,6 +72,8 @@ def build_services(
         with psycopg.connect(database_url, autocommit=True) as conn:
             return order_queries.due_for_expiry(conn, now, limit)
 
+    booking_follower = Follower(database_url, events_table(BookingsApp.name), BookingsProjection())
+    booking_follower.setup()
     read_pool: AsyncConnectionPool[Any] = AsyncConnectionPool(
         database_url,
         min_size=1,
@@ -97,4 +101,6 @@ def build_services(
         bookings=bookings,
         rebooking=Rebooking(bookings),
         booking_expiry=BookingExpiry(bookings),
+        booking_follower=booking_follower,
+        booking_queries=BookingQueries(),
     )

@@ -16,6 +16,7 @@ from application.order_saga import OrderExpiry, OrderSaga
 from application.orders import OrdersApp
 from application.pricing import PricingApp
 from projections.atp_queries import AtpQueries
+from projections.booking_queries import BookingQueries
 from projections.follower import Follower
 from projections.order_queries import OrderQueries
 from projections.price_queries import PriceQueries, ReadModelPriceBook
@@ -42,10 +43,12 @@ class Services:
     bookings: BookingsApp
     rebooking: Rebooking
     booking_expiry: BookingExpiry
+    booking_follower: Follower
+    booking_queries: BookingQueries
     nats: Any = None  # a connected nats.aio.client.Client, set by the app's lifespan
 
     def followers(self) -> list[Follower]:
-        return [self.follower, self.price_follower, self.order_follower]
+        return [self.follower, self.price_follower, self.order_follower, self.booking_follower]
 
     def close(self) -> None:
         self.inventory.close()

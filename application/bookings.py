@@ -86,6 +86,14 @@ class BookingSettings:
     hold_window: timedelta = timedelta(minutes=15)  # a hold lapses unless confirmed by then
 
 
+class _Moved(Exception):
+    """The booking moved to another resource between its lookup and the lock."""
+
+    def __init__(self, resource: str) -> None:
+        super().__init__(resource)
+        self.resource = resource
+
+
 def _render(outcome: Outcome) -> Callable[[int | None], bytes]:
     return lambda position: msgspec.json.encode(replace(outcome, position=position))
 
@@ -374,6 +382,21 @@ class BookingsApp(Application[UUID]):
         request: Request,
         new: bool = False,
     ) -> Outcome:
+        for _ in range(MAX_ATTEMPTS):
+            try:
+                return self._together_on(resource, booking, decide, request, new)
+            except _Moved as moved:
+                resource = moved.resource
+        raise WriteContention("the booking kept moving between resources")
+
+    def _together_on(
+        self,
+        resource: str,
+        booking: UUID,
+        decide: Callable[[Resource, Booking | None], tuple[list[Aggregate], Booking]],
+        request: Request,
+        new: bool = False,
+    ) -> Outcome:
         """Load the resource and the booking, decide, save both in one transaction."""
         if (earlier := self.commands.replay(request)) is not None:
             return earlier
@@ -387,6 +410,8 @@ class BookingsApp(Application[UUID]):
                     if not new:
                         raise UnknownBooking(f"no booking {booking}") from None
                     current = None
+                if current is not None and current.resource != resource:
+                    raise _Moved(current.resource)  # rebooked meanwhile: lock the new one
                 changed, result = decide(found, current)
                 pending = [agg for agg in changed if agg.pending_events]
                 body = booking_view(result)

@@ -91,9 +91,15 @@ def _text(value: Any) -> Any:
     return value
 
 
+GUEST_FIELDS = frozenset({"name", "email", "phone", "customer_id"})
+
+
 def _check_guest(guest: dict[str, Any]) -> dict[str, Any]:
     if not isinstance(guest, dict) or not guest.get("name"):
         raise InvalidValue("guest.name is required", field="guest.name")
+    if unknown := set(guest) - GUEST_FIELDS:
+        # A field the public document does not carry would break its digest downstream.
+        raise InvalidValue(f"guest has unknown fields {sorted(unknown)}", field="guest")
     for key, value in guest.items():
         if value is not None:
             check_text(value, f"guest.{key}", MAX_TEXT)
@@ -231,6 +237,8 @@ class Booking(Aggregate):
     def modify(self, slots: list[str], quantity: int, now: datetime) -> None:
         """Record a change already made on the resource (a hold-and-swap)."""
         self._require(BookingStatus.HELD, BookingStatus.CONFIRMED, action="modify")
+        if (sorted(slots), quantity) == (sorted(self.slots), self.quantity):
+            return  # nothing changes: no event, no new document
         self._modify(
             slots=list(slots),
             quantity=quantity,

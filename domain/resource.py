@@ -283,6 +283,8 @@ class Resource(Aggregate):
             raise HoldExpired(
                 f"the hold of booking {booking} on {self.code} has lapsed", booking=booking
             )
+        if (ordered, quantity) == (use.slots, use.quantity):
+            return  # nothing changes
         self._check_room(booking, use.channel, ordered, quantity, now, excluding=booking)
         self._swap(booking=booking, slots=list(ordered), quantity=quantity)
 
@@ -328,6 +330,7 @@ class Resource(Aggregate):
         check_quantity(capacity, "capacity", allow_zero=True)
         if capacity < sum(self.allotments.values()):
             raise InvalidValue("capacity is below the channel allotments", field="capacity")
+        self._check_uses_fit(capacity, self.allotments)
         if capacity != self.capacity:
             self._set_capacity(capacity=capacity)
 
@@ -343,8 +346,24 @@ class Resource(Aggregate):
             raise InvalidValue(
                 f"allotments would exceed the capacity of {self.capacity}", field="quantity"
             )
+        self._check_uses_fit(self.capacity, {**self.allotments, channel: quantity})
         if self.allotments.get(channel, 0) != quantity:
             self._set_allotment(channel=channel, quantity=quantity)
+
+    def _check_uses_fit(self, capacity: int, allotments: dict[str, int]) -> None:
+        """Refuse a setting under which units already held would break the invariant
+        (every hold counted, lapsed or not: the setting has no clock)."""
+        pool = capacity - sum(allotments.values())
+        for slot in sorted({slot for use in self.uses.values() for slot in use.slots}):
+            used = self.used(slot, None)
+            over = sum(max(0, n - allotments.get(c, 0)) for c, n in used.items())
+            if over > pool:
+                raise CapacityUnavailable(
+                    f"{slot} of {self.code} has {sum(used.values())} units held; "
+                    "release some before this change",
+                    slot=slot,
+                    held=sum(used.values()),
+                )
 
     @event("AllotmentSet")
     def _set_allotment(self, channel: str, quantity: int) -> None:

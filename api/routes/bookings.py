@@ -9,7 +9,7 @@ from typing import Annotated, Any
 import msgspec
 from litestar import Controller, Request, Response, get, post, put
 from litestar.di import NamedDependency
-from litestar.params import JSONBody
+from litestar.params import JSONBody, QueryParameter
 
 from api.auth import admits
 from api.booking_schemas import (
@@ -30,8 +30,9 @@ from api.services import Services
 from application.bookings import booking_view, resource_view
 from application.commands import Outcome
 from application.commands import Request as CommandRequest
-from domain.booking import UnknownBooking
+from domain.booking import BookingStatus, UnknownBooking
 from domain.identity import check_code
+from domain.resource import UnknownResource
 
 OPERATORS = admits("admin", "operator")
 WRITERS = admits("admin", "operator", "channel")
@@ -303,3 +304,74 @@ def _shown(value: Any) -> str:
     if isinstance(value, list):
         return ", ".join(_shown(v) for v in value)
     return "" if value is None else str(value)
+
+
+class BookingReadController(Controller):
+    tags = ["bookings"]  # noqa: RUF012
+
+    @get(
+        "/v1/channels/{channel:str}/resources/{code:str}/availability",
+        operation_id="getResourceAvailability",
+        opt=admits("admin", "operator", "auditor", "channel", "connector"),
+    )
+    async def availability(
+        self,
+        channel: Code,
+        code: Code,
+        services: NamedDependency[Services],
+        slot: Annotated[
+            list[str], QueryParameter(name="slot", max_items=366, description="slots, repeated")
+        ],
+    ) -> dict[str, Any]:
+        """Units the channel may still book in each slot: its allotment left plus the shared
+        pool, a lapsed hold counted free at once; 0 where closed or stop-sold."""
+        check_code(channel, "channel")
+        check_code(code, "resource")
+        async with services.read_pool.connection() as conn:
+            items = await services.booking_queries.availability(conn, channel, code, slot)
+        if items is None:
+            raise UnknownResource(f"no resource {code!r}", resource=code)
+        return {"channel": channel, "resource": code, "items": items}
+
+    @get(
+        "/v1/confirmations/{number:str}",
+        operation_id="getConfirmationByNumber",
+        opt=admits("admin", "operator", "auditor"),
+    )
+    async def by_number(
+        self,
+        number: Annotated[str, msgspec.Meta(max_length=20)],
+        services: NamedDependency[Services],
+    ) -> dict[str, Any]:
+        """Any confirmation document by its number, current or replaced, with the number
+        that replaced it (if any)."""
+        async with services.read_pool.connection() as conn:
+            found = await services.booking_queries.document(conn, number)
+        if found is None:
+            raise UnknownBooking(f"no confirmation {number!r}", number=number)
+        return found
+
+    @get("/v1/bookings", operation_id="listBookings", opt=admits("admin", "operator", "auditor"))
+    async def bookings(
+        self,
+        services: NamedDependency[Services],
+        channel: Annotated[Code | None, QueryParameter()] = None,
+        resource: Annotated[Code | None, QueryParameter()] = None,
+        status: Annotated[BookingStatus | None, QueryParameter()] = None,
+        flagged: Annotated[bool | None, QueryParameter()] = None,
+        cursor: Annotated[str | None, QueryParameter(max_length=200)] = None,
+        limit: Annotated[int, QueryParameter(ge=1, le=500)] = 50,
+    ) -> dict[str, Any]:
+        """Bookings of every channel, oldest first; ``flagged=true`` lists those waiting for
+        manual handling after a disruption."""
+        async with services.read_pool.connection() as conn:
+            rows, resume = await services.booking_queries.list(
+                conn,
+                channel=channel,
+                resource=resource,
+                status=status,
+                flagged=flagged,
+                after=cursor,
+                limit=limit,
+            )
+        return {"items": rows, "next_cursor": resume}

@@ -164,6 +164,10 @@ def _booking_for(confirmed: bool = False) -> Callable[[TestClient[Litestar], int
             )
             assert answer.is_success, answer.text
             number = answer.json()["confirmation"]["confirmation_number"]
+            deadline = time.monotonic() + 20  # until the read model has the document
+            while not client.get(f"/v1/confirmations/{number}").is_success:
+                assert time.monotonic() < deadline
+                time.sleep(0.05)
         return {"ref": reference, "number": number}
 
     return prepare
@@ -343,6 +347,15 @@ OPS: dict[str, Op] = {
         READERS | {"channel:chan-a"},
         prepare=_booking_for(confirmed=True),
     ),
+    "getResourceAvailability": Op(
+        "GET",
+        "/v1/channels/chan-a/resources/ROOM-1/availability?slot=2026-12-24",
+        CHANNEL_READERS,
+    ),
+    "getConfirmationByNumber": Op(
+        "GET", "/v1/confirmations/{number}", READERS, prepare=_booking_for(confirmed=True)
+    ),
+    "listBookings": Op("GET", "/v1/bookings?flagged=false", READERS),
     "placeOrder": Op("POST", ORDERS, CHANNEL_WRITERS, lambda n: _order_body(f"N-{n}")),
     "recordPosSale": Op(
         "POST",

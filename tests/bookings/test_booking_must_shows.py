@@ -208,3 +208,26 @@ def test_one_booking_reference_held_concurrently_many_times_is_one_booking(
             app.close()
     # Then there is one booking, holding one room
     assert services.bookings.resource("DLX").used(NIGHT, None) == {"web": 1}
+
+
+def test_availability_over_http_follows_holds_cancels_and_lapses(
+    services: Services, client: TestClient[Litestar]
+) -> None:
+    # Given 2 rooms, one only for web
+    hotel(services, {"DLX": ("deluxe", 2)})
+    services.bookings.set_allotment("DLX", "web", 1)
+    url = f"/v1/channels/marketplace/resources/DLX/availability?slot={NIGHT}"
+
+    def free() -> int:
+        settle(services)
+        answer = client.get(url)
+        assert answer.status_code == 200, answer.text
+        return int(answer.json()["items"][0]["available"])
+
+    assert free() == 1  # the pool only
+    # When the marketplace holds the pool's room, it has none left
+    hold(services.bookings, "marketplace", "M-1")
+    assert free() == 0
+    # and when it cancels, the room is back at once
+    services.bookings.cancel("marketplace", "M-1", "changed plans")
+    assert free() == 1
