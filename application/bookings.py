@@ -138,7 +138,7 @@ class BookingsApp(Application[UUID]):
             if found is None:
                 found = Resource.register(code, name, resource_class, slot_kind, capacity)
             else:
-                found.set_capacity(capacity)
+                found.set_capacity(capacity, self.clock())
             return found, resource_view(found)
 
         return self.commands.run(stream_id("resource", code), decide, request)
@@ -161,7 +161,9 @@ class BookingsApp(Application[UUID]):
     def set_allotment(
         self, code: str, channel: str, quantity: int, request: Request = ANONYMOUS
     ) -> Outcome:
-        return self._on_resource(code, lambda r: r.set_allotment(channel, quantity), request)
+        return self._on_resource(
+            code, lambda r: r.set_allotment(channel, quantity, self.clock()), request
+        )
 
     def set_channel_rules(
         self,

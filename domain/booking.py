@@ -133,6 +133,8 @@ class Booking(Aggregate):
         check_quantity(quantity)
         currency = check_currency(currency)
         rate = check_amount(unit_rate, currency, "unit_rate")
+        if not all(isinstance(v, str | int) and not isinstance(v, bool) for v in terms.values()):
+            raise InvalidValue("cancellation terms are text or whole numbers", field="terms")
         return cls(
             channel=channel,
             reference=reference,

@@ -33,6 +33,7 @@ from domain.identity import (
 MAX_SLOTS = 62  # two months of nights, or a day of quarter-hours
 MAX_NAME = 200
 TIMED = re.compile(r"^\d{4}-\d{2}-\d{2}T\d{2}:\d{2}Z$")
+NIGHTLY = re.compile(r"^\d{4}-\d{2}-\d{2}$")  # not an ISO week date: one spelling per night
 
 
 class SlotKind(StrEnum):
@@ -82,6 +83,8 @@ def check_slots(kind: SlotKind, slots: list[str]) -> tuple[str, ...]:
         if not isinstance(slot, str):
             raise InvalidValue(f"slot {slot!r} is not text", field="slots")
         if kind is SlotKind.NIGHT:
+            if not NIGHTLY.fullmatch(slot):
+                raise InvalidValue(f"night {slot!r} is not a date YYYY-MM-DD", field="slots")
             try:
                 date.fromisoformat(slot)
             except ValueError:
@@ -326,11 +329,12 @@ class Resource(Aggregate):
 
     # -- the operator's settings -----------------------------------------------------------
 
-    def set_capacity(self, capacity: int) -> None:
+    def set_capacity(self, capacity: int, now: datetime | None = None) -> None:
+        """Change the units per slot; refused if units held at ``now`` would not fit."""
         check_quantity(capacity, "capacity", allow_zero=True)
         if capacity < sum(self.allotments.values()):
             raise InvalidValue("capacity is below the channel allotments", field="capacity")
-        self._check_uses_fit(capacity, self.allotments)
+        self._check_uses_fit(capacity, self.allotments, now)
         if capacity != self.capacity:
             self._set_capacity(capacity=capacity)
 
@@ -338,7 +342,9 @@ class Resource(Aggregate):
     def _set_capacity(self, capacity: int) -> None:
         self.capacity = capacity
 
-    def set_allotment(self, channel: str, quantity: int) -> None:
+    def set_allotment(self, channel: str, quantity: int, now: datetime | None = None) -> None:
+        """Units of every slot only ``channel`` may sell; refused if units held at ``now``
+        would break the allotment-and-pool rule."""
         check_code(channel, "channel")
         check_quantity(quantity, allow_zero=True)
         others = sum(n for c, n in self.allotments.items() if c != channel)
@@ -346,16 +352,18 @@ class Resource(Aggregate):
             raise InvalidValue(
                 f"allotments would exceed the capacity of {self.capacity}", field="quantity"
             )
-        self._check_uses_fit(self.capacity, {**self.allotments, channel: quantity})
+        self._check_uses_fit(self.capacity, {**self.allotments, channel: quantity}, now)
         if self.allotments.get(channel, 0) != quantity:
             self._set_allotment(channel=channel, quantity=quantity)
 
-    def _check_uses_fit(self, capacity: int, allotments: dict[str, int]) -> None:
-        """Refuse a setting under which units already held would break the invariant
-        (every hold counted, lapsed or not: the setting has no clock)."""
+    def _check_uses_fit(
+        self, capacity: int, allotments: dict[str, int], now: datetime | None
+    ) -> None:
+        """Refuse a setting under which units held at ``now`` would break the invariant
+        (without ``now``, every hold counts, lapsed or not)."""
         pool = capacity - sum(allotments.values())
         for slot in sorted({slot for use in self.uses.values() for slot in use.slots}):
-            used = self.used(slot, None)
+            used = self.used(slot, now)
             over = sum(max(0, n - allotments.get(c, 0)) for c, n in used.items())
             if over > pool:
                 raise CapacityUnavailable(

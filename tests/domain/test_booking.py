@@ -643,15 +643,6 @@ def test_replaying_the_events_rebuilds_the_same_booking_and_documents() -> None:
     assert state_of(rebuilt) == state_of(booking)
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason=(
-        "BUG domain/booking.py:108-143 with :63-65: canonical() promises 'no floats' but "
-        "neither it nor Booking.hold checks `terms`; terms={'free_cancellation_hours': 24, "
-        "'fee_percent_after': 12.5} is accepted and the confirmation's canonical form "
-        "carries the float 12.5 (and NaN would give invalid JSON)"
-    ),
-)
 def test_no_float_reaches_a_confirmation_whatever_terms_it_was_given() -> None:
     try:
         booking = confirmed(terms={"free_cancellation_hours": 24, "fee_percent_after": 12.5})

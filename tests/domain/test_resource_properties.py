@@ -339,7 +339,7 @@ class ResourceCommands(RuleBasedStateMachine):
         capacity = data.draw(st.sampled_from(choices), label="capacity")
         broken: set[type[DomainError]] = set() if capacity >= allotted else {InvalidValue}
         if self.run(
-            lambda: self.resource.set_capacity(capacity),
+            lambda: self.resource.set_capacity(capacity, self.now),
             broken=broken,
             recorded=[] if capacity == self.capacity else ["Resource.CapacitySet"],
         ):
@@ -358,7 +358,7 @@ class ResourceCommands(RuleBasedStateMachine):
         broken: set[type[DomainError]] = set() if quantity <= room else {InvalidValue}
         unchanged = quantity == self.allotments.get(channel, 0)
         if self.run(
-            lambda: self.resource.set_allotment(channel, quantity),
+            lambda: self.resource.set_allotment(channel, quantity, self.now),
             broken=broken,
             recorded=[] if unchanged else ["Resource.AllotmentSet"],
         ):
