@@ -5,11 +5,13 @@
   :class:`~application.context.CommandContext` in force when it is saved. Domain events stay
   free of it; readers that need it use :func:`decode`.
 - :class:`LedgerRecorder` writes a command's idempotency record in the same transaction as its
-  events (the library's recorder serialises inserts with a table lock, so the log is gap-free).
+  events (the library's recorder serialises inserts with a table lock, so the log is gap-free),
+  and the events' audit hashes (:mod:`infrastructure.audit.writer`, decision 0013).
 """
 
 from __future__ import annotations
 
+import threading
 from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
@@ -24,7 +26,11 @@ from eventsourcing.persistence import (
     StoredEvent,
     UUIDAsHex,
 )
-from eventsourcing.postgres import PostgresApplicationRecorder, PostgresDatastore
+from eventsourcing.postgres import (
+    PostgresAggregateRecorder,
+    PostgresApplicationRecorder,
+    PostgresDatastore,
+)
 from eventsourcing.utils import get_topic
 from psycopg import Cursor
 from psycopg.conninfo import conninfo_to_dict
@@ -34,6 +40,7 @@ from psycopg.sql import SQL, Identifier
 from application.context import SCHEMA_VERSION, context_of
 from application.idempotency import IdempotencyRecord, PendingAnswer
 from application.processes import ProcessMark
+from infrastructure.audit.writer import ChainWriter
 
 META = "_meta"
 
@@ -140,6 +147,25 @@ class LedgerRecorder(PostgresApplicationRecorder):
             "ON CONFLICT (process, upstream) DO UPDATE SET position = EXCLUDED.position "
             "WHERE t.position < EXCLUDED.position"
         ).format(t=self.tracking_table)
+        # The audit hash chains, written in the events' transaction (decision 0013).
+        self.chain = ChainWriter(datastore.schema, events_table_name)
+        self.sql_create_statements.extend(self.chain.create_statements)
+        self._chain_lookups = threading.local()
+
+    def create_table(self) -> None:
+        super().create_table()
+        # Events stored before the chain existed are hashed once, here (decision 0013).
+        with self.datastore.get_connection() as conn:
+            self.chain.catch_up(conn, self.lock_table_statements)
+
+    def _insert_stored_events(
+        self, curs: Cursor[DictRow], stored_events: Sequence[StoredEvent], **kwargs: Any
+    ) -> None:
+        # The library's steps (lock, notify, insert) with the chain's look-up after the lock.
+        self._lock_table(curs)
+        self._notify_channel(curs)
+        self._chain_lookups.cursor = self.chain.look_up(curs, stored_events)
+        PostgresAggregateRecorder._insert_stored_events(self, curs, stored_events, **kwargs)
 
     def insert_events(
         self, stored_events: Sequence[StoredEvent], **kwargs: Any
@@ -168,6 +194,9 @@ class LedgerRecorder(PostgresApplicationRecorder):
         self, curs: Cursor[DictRow], stored_events: Any, **kwargs: Any
     ) -> Any:
         ids = super()._fetch_ids_after_insert_events(curs, stored_events, **kwargs)
+        lookup = self._chain_lookups.__dict__.pop("cursor")
+        if ids:
+            self.chain.write(curs, lookup, stored_events, ids)
         mark: ProcessMark | None = kwargs.get("process_mark")
         if mark is not None:
             curs.execute(self._advance, (mark.process, mark.upstream, mark.position))
