@@ -314,6 +314,7 @@ class Verifier:
         suspects: list[tuple[Event, HashRow]] = []
         suspect_bytes = 0
         missing: set[tuple[UUID, int]] = set()
+        previous = 0  # the last hash row's notification id
         for event, row in _merge(events, hashes):
             position = event.notification_id if event is not None else _id(row)
             for check in checks:
@@ -357,18 +358,9 @@ class Verifier:
                 else:
                     findings.add(_altered(name, event, row))
             if fold(stored, row.hash) != row.log_hash:
-                findings.add(
-                    Finding(
-                        name,
-                        CHAIN_BROKEN,
-                        row.notification_id,
-                        row.stream,
-                        row.version,
-                        "the stored log chain does not continue here: an event before it was "
-                        "deleted, events were reordered, or this event's hash was rewritten",
-                    )
-                )
+                findings.add(_log_link(name, row, previous))
             stored = row.log_hash
+            previous = row.notification_id
             running = fold(running, row.hash)
         for check in checks:
             check.passing(2**63 - 1, running, self.trusted, by_position)
@@ -473,6 +465,30 @@ def _first_after(
         if row is not None:
             return int(row[0]), row[1], int(row[2])
     return position + 1, None, None
+
+
+def _log_link(name: str, row: HashRow, previous: int) -> Finding:
+    """The stored log chain does not continue at ``row``: say what most likely happened."""
+    if row.notification_id > previous + 1:
+        gap = _span(list(range(previous + 1, row.notification_id)))
+        return Finding(
+            name,
+            EVENT_MISSING,
+            row.notification_id,
+            row.stream,
+            row.version,
+            f"the log chain does not continue here: events #{gap} before it were deleted "
+            "together with their hash rows, or events were reordered",
+        )
+    return Finding(
+        name,
+        CHAIN_BROKEN,
+        row.notification_id,
+        row.stream,
+        row.version,
+        "the stored log chain does not continue here: events were reordered, or this "
+        "event's hash was rewritten",
+    )
 
 
 def _span(versions: list[int]) -> str:
