@@ -29,7 +29,7 @@ import psycopg
 from psycopg import IsolationLevel
 from psycopg.sql import SQL, Identifier
 
-from infrastructure.audit.chain import ZERO, event_hash, fold
+from infrastructure.audit.chain import ZERO, LogHasher, event_hash, fold
 from infrastructure.audit.checkpoints import stored_checkpoints
 from infrastructure.audit.signing import Checkpoint, signature_problem
 from infrastructure.audit.writer import hashes_table
@@ -182,32 +182,40 @@ def _stream(
 ) -> Iterator[tuple[Any, ...]]:
     if not _exists(conn, table):
         return
-    with conn.cursor(name=name) as curs:
-        curs.itersize = FETCH
+    with conn.cursor(name=name, binary=True) as curs:
         curs.execute(query.format(Identifier(table)))
-        yield from curs
+        while rows := curs.fetchmany(FETCH):
+            yield from rows
 
 
 def _merge(
     events: Iterator[tuple[Any, ...]], hashes: Iterator[tuple[Any, ...]]
-) -> Iterator[tuple[Event | None, HashRow | None]]:
-    """Events and hash rows paired by notification id, in its order (a merge join)."""
+) -> Iterator[tuple[tuple[Any, ...] | None, tuple[Any, ...] | None]]:
+    """Event rows and hash rows paired by notification id, in its order (a merge join)."""
     event = next(events, None)
     row = next(hashes, None)
     while event is not None or row is not None:
         if row is None or (event is not None and event[0] < row[0]):
-            assert event is not None
-            yield Event(event[0], event[1], event[2], event[3], bytes(event[4])), None
+            yield event, None
             event = next(events, None)
         elif event is None or row[0] < event[0]:
-            yield None, HashRow(row[0], row[1], row[2], bytes(row[3]), bytes(row[4]), bytes(row[5]))
+            yield None, row
             row = next(hashes, None)
         else:
-            yield (
-                Event(event[0], event[1], event[2], event[3], bytes(event[4])),
-                HashRow(row[0], row[1], row[2], bytes(row[3]), bytes(row[4]), bytes(row[5])),
-            )
+            yield event, row
             event, row = next(events, None), next(hashes, None)
+
+
+def _event(raw: tuple[Any, ...]) -> Event:
+    nid, stream, version, topic, state = raw
+    return Event(nid, UUID(bytes=bytes(stream)), version, topic, bytes(state))
+
+
+def _hash_row(raw: tuple[Any, ...]) -> HashRow:
+    nid, stream, version, prev_hash, hash_, log_hash = raw
+    return HashRow(
+        nid, UUID(bytes=bytes(stream)), version, bytes(prev_hash), bytes(hash_), bytes(log_hash)
+    )
 
 
 class _CheckpointCheck:
@@ -218,6 +226,7 @@ class _CheckpointCheck:
         self.source = source
         self.pending = iter(checkpoints)
         self.next = next(self.pending, None)
+        self.due = self.next.position if self.next is not None else 2**63 - 1
         self.checked = 0
         self.last_good = 0
         self.mismatch: tuple[Checkpoint, int] | None = None  # the first, and how many
@@ -242,6 +251,7 @@ class _CheckpointCheck:
             elif self.mismatch is None:
                 self.last_good = checkpoint.position
             self.next = next(self.pending, None)
+        self.due = self.next.position if self.next is not None else 2**63 - 1
 
 
 class Verifier:
@@ -295,8 +305,8 @@ class Verifier:
             conn,
             f"events_{name}",
             SQL(
-                "SELECT notification_id, originator_id, originator_version, topic, state"
-                " FROM {} ORDER BY notification_id"
+                "SELECT notification_id, uuid_send(originator_id), originator_version, topic,"
+                " state FROM {} ORDER BY notification_id"
             ),
             f"{name}_events",
         )
@@ -304,8 +314,8 @@ class Verifier:
             conn,
             f"hashes_{name}",
             SQL(
-                "SELECT notification_id, originator_id, originator_version, prev_hash, hash,"
-                " log_hash FROM {} ORDER BY notification_id"
+                "SELECT notification_id, uuid_send(originator_id), originator_version, prev_hash,"
+                " hash, log_hash FROM {} ORDER BY notification_id"
             ),
             hashes_table(name),
         )
@@ -315,53 +325,40 @@ class Verifier:
         suspect_bytes = 0
         missing: set[tuple[UUID, int]] = set()
         previous = 0  # the last hash row's notification id
+        hasher = LogHasher(name)
+        due = min(check.due for check in checks)  # the next checkpoint's position
         for event, row in _merge(events, hashes):
-            position = event.notification_id if event is not None else _id(row)
-            for check in checks:
-                check.passing(position, running, self.trusted, by_position)
+            position = event[0] if event is not None else _id(row)
+            if position > due:
+                for check in checks:
+                    check.passing(position, running, self.trusted, by_position)
+                due = min(check.due for check in checks)
             if event is not None:
                 result.events += 1
             if row is None:
                 assert event is not None
-                if not hashed:
-                    continue
-                findings.add(
-                    Finding(
-                        name,
-                        HASH_MISSING,
-                        event.notification_id,
-                        event.stream,
-                        event.version,
-                        "the event has no hash row: written around the recorder, or its hash "
-                        "row was deleted",
-                    )
-                )
+                if hashed:
+                    findings.add(_unhashed(name, _event(event)))
                 continue
+            nid, stream, version, prev_hash, hash_, log_hash = row
             if event is None:
-                missing.add((row.stream, row.version))
-                findings.add(
-                    Finding(
-                        name,
-                        EVENT_MISSING,
-                        row.notification_id,
-                        row.stream,
-                        row.version,
-                        "a hash row remains for an event that is no longer stored",
-                    )
-                )
-            elif (event.stream, event.version) != (row.stream, row.version) or event_hash(
-                row.prev_hash, name, event.stream, event.version, event.topic, event.state
-            ) != row.hash:
+                missing.add((UUID(bytes=bytes(stream)), version))
+                findings.add(_gone(name, _hash_row(row)))
+            elif (event[1], event[2]) != (stream, version) or hasher.hash(
+                prev_hash, stream, version, event[3], event[4]
+            ) != hash_:
                 if len(suspects) < MAX_SUSPECTS and suspect_bytes < MAX_SUSPECT_BYTES:
-                    suspects.append((event, row))
-                    suspect_bytes += len(event.state)
+                    suspects.append((_event(event), _hash_row(row)))
+                    suspect_bytes += len(event[4])
                 else:
-                    findings.add(_altered(name, event, row))
-            if fold(stored, row.hash) != row.log_hash:
-                findings.add(_log_link(name, row, previous))
-            stored = row.log_hash
-            previous = row.notification_id
-            running = fold(running, row.hash)
+                    findings.add(_altered(name, _event(event), _hash_row(row)))
+            folded = fold(stored, hash_)
+            if folded != log_hash:
+                findings.add(_log_link(name, _hash_row(row), previous))
+            # Equal until a break, so one SHA-256 usually serves both chains.
+            running = folded if running == stored else fold(running, hash_)
+            stored = log_hash
+            previous = nid
         for check in checks:
             check.passing(2**63 - 1, running, self.trusted, by_position)
         findings.extend(_classify(name, suspects))
@@ -445,9 +442,9 @@ class Verifier:
         return findings
 
 
-def _id(row: HashRow | None) -> int:
+def _id(row: tuple[Any, ...] | None) -> int:
     assert row is not None
-    return row.notification_id
+    return int(row[0])
 
 
 def _first_after(
@@ -493,6 +490,28 @@ def _log_link(name: str, row: HashRow, previous: int) -> Finding:
 
 def _span(versions: list[int]) -> str:
     return str(versions[0]) if len(versions) == 1 else f"{versions[0]}..{versions[-1]}"
+
+
+def _unhashed(name: str, event: Event) -> Finding:
+    return Finding(
+        name,
+        HASH_MISSING,
+        event.notification_id,
+        event.stream,
+        event.version,
+        "the event has no hash row: written around the recorder, or its hash row was deleted",
+    )
+
+
+def _gone(name: str, row: HashRow) -> Finding:
+    return Finding(
+        name,
+        EVENT_MISSING,
+        row.notification_id,
+        row.stream,
+        row.version,
+        "a hash row remains for an event that is no longer stored",
+    )
 
 
 def _altered(name: str, event: Event, row: HashRow) -> Finding:
