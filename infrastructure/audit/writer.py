@@ -75,6 +75,14 @@ class ChainWriter:
             " SELECT * FROM unnest(%s::bigint[], %s::uuid[], %s::bigint[],"
             " %s::bytea[], %s::bytea[], %s::bytea[])"
         ).format(self.table)
+        self._texts: dict[int, bytes] = {}
+
+    def _rendered(self, statement: Composed, curs: Cursor[Any]) -> bytes:
+        """The statement's text, composed once (psycopg would compose it on every call)."""
+        text = self._texts.get(id(statement))
+        if text is None:
+            text = self._texts[id(statement)] = statement.as_bytes(curs.connection)
+        return text
 
     def look_up(self, curs: Cursor[DictRow], batch: Sequence[StoredEvent]) -> Cursor[DictRow]:
         """Queue the look-up on a cursor of its own (pipeline mode sends it with the insert).
@@ -86,7 +94,7 @@ class ChainWriter:
         )
         lookup = curs.connection.cursor()
         lookup.execute(
-            self._look_up,
+            self._rendered(self._look_up, curs),
             ([stream for stream, _ in wanted], [version for _, version in wanted]),
             prepare=True,
         )
@@ -123,7 +131,7 @@ class ChainWriter:
 
     def insert(self, curs: Cursor[Any], rows: Sequence[Hashed]) -> None:
         curs.execute(
-            self._insert,
+            self._rendered(self._insert, curs),
             (
                 [r.notification_id for r in rows],
                 [r.stream for r in rows],
