@@ -11,7 +11,6 @@
 
 from __future__ import annotations
 
-import threading
 from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
@@ -26,11 +25,7 @@ from eventsourcing.persistence import (
     StoredEvent,
     UUIDAsHex,
 )
-from eventsourcing.postgres import (
-    PostgresAggregateRecorder,
-    PostgresApplicationRecorder,
-    PostgresDatastore,
-)
+from eventsourcing.postgres import PostgresApplicationRecorder, PostgresDatastore
 from eventsourcing.utils import get_topic
 from psycopg import Cursor
 from psycopg.conninfo import conninfo_to_dict
@@ -150,7 +145,6 @@ class LedgerRecorder(PostgresApplicationRecorder):
         # The audit hash chains, written in the events' transaction (decision 0013).
         self.chain = ChainWriter(datastore.schema, events_table_name)
         self.sql_create_statements.extend(self.chain.create_statements)
-        self._chain_lookups = threading.local()
 
     def create_table(self) -> None:
         super().create_table()
@@ -161,11 +155,9 @@ class LedgerRecorder(PostgresApplicationRecorder):
     def _insert_stored_events(
         self, curs: Cursor[DictRow], stored_events: Sequence[StoredEvent], **kwargs: Any
     ) -> None:
-        # The library's steps (lock, notify, insert) with the chain's look-up after the lock.
-        self._lock_table(curs)
-        self._notify_channel(curs)
-        self._chain_lookups.cursor = self.chain.look_up(curs, stored_events)
-        PostgresAggregateRecorder._insert_stored_events(self, curs, stored_events, **kwargs)
+        # The library's steps (lock, notify, insert), then the chain, under the same lock.
+        super()._insert_stored_events(curs, stored_events, **kwargs)
+        self.chain.hash_new_events(curs)
 
     def insert_events(
         self, stored_events: Sequence[StoredEvent], **kwargs: Any
@@ -194,9 +186,6 @@ class LedgerRecorder(PostgresApplicationRecorder):
         self, curs: Cursor[DictRow], stored_events: Any, **kwargs: Any
     ) -> Any:
         ids = super()._fetch_ids_after_insert_events(curs, stored_events, **kwargs)
-        lookup = self._chain_lookups.__dict__.pop("cursor")
-        if ids:
-            self.chain.write(curs, lookup, stored_events, ids)
         mark: ProcessMark | None = kwargs.get("process_mark")
         if mark is not None:
             curs.execute(self._advance, (mark.process, mark.upstream, mark.position))

@@ -8,14 +8,14 @@ what, when and why. The log chain folds every event's hash in notification order
 value (signed in a checkpoint) stands for the whole log up to a position.
 
 The canonical encoding is length-prefixed, so no two different tuples share their bytes.
+The writer computes the same in SQL (:mod:`infrastructure.audit.writer`); the verifier uses
+this module, so the two implementations check each other.
 """
 
 from __future__ import annotations
 
 import hashlib
 import struct
-from collections.abc import Sequence
-from dataclasses import dataclass
 from uuid import UUID
 
 ZERO = bytes(32)
@@ -24,14 +24,18 @@ _VERSION = struct.Struct(">q")
 _STATE = struct.Struct(">Q")
 
 
+def log_prefix(log: str) -> bytes:
+    """The first field of every canonical encoding in ``log``."""
+    log_bytes = log.encode()
+    return _HEAD.pack(len(log_bytes)) + log_bytes
+
+
 def canonical(log: str, stream: UUID, version: int, topic: str, state: bytes) -> bytes:
     """The bytes an event's hash covers (without its predecessor's hash)."""
-    log_bytes = log.encode()
     topic_bytes = topic.encode()
     return b"".join(
         (
-            _HEAD.pack(len(log_bytes)),
-            log_bytes,
+            log_prefix(log),
             stream.bytes,
             _VERSION.pack(version),
             _HEAD.pack(len(topic_bytes)),
@@ -54,8 +58,7 @@ class LogHasher:
     copy of the state, and each topic encoded once."""
 
     def __init__(self, log: str) -> None:
-        log_bytes = log.encode()
-        self.prefix = _HEAD.pack(len(log_bytes)) + log_bytes
+        self.prefix = log_prefix(log)
         self.topics: dict[str, bytes] = {}
 
     def hash(
@@ -76,66 +79,3 @@ class LogHasher:
 def fold(log_hash: bytes, hash_: bytes) -> bytes:
     """The log chain one event further."""
     return hashlib.sha256(log_hash + hash_).digest()
-
-
-@dataclass(frozen=True)
-class Unhashed:
-    """A stored event, in the shape the writer needs it."""
-
-    notification_id: int
-    stream: UUID
-    version: int
-    topic: str
-    state: bytes
-
-
-@dataclass(frozen=True)
-class Hashed:
-    """The hash row the writer stores for one event."""
-
-    notification_id: int
-    stream: UUID
-    version: int
-    prev_hash: bytes
-    hash: bytes
-    log_hash: bytes
-
-
-def chain(
-    log: str,
-    events: Sequence[Unhashed],
-    stream_heads: dict[tuple[UUID, int], bytes],
-    log_hash: bytes,
-) -> list[Hashed]:
-    """Hash a batch of newly stored events, in notification order.
-
-    ``stream_heads`` holds the stored hash of each ``(stream, version - 1)`` the batch
-    continues (batch-internal predecessors are found in the batch); a missing predecessor
-    chains from zeros, which ``verify`` then reports. ``log_hash`` is the log chain's value
-    at the last event stored before the batch.
-    """
-    heads = dict(stream_heads)
-    hashes: dict[int, tuple[bytes, bytes]] = {}
-    # Stream chains in version order, then the log chain in notification order.
-    for event in sorted(events, key=lambda e: (e.stream.bytes, e.version)):
-        prev = ZERO if event.version == 1 else heads.get((event.stream, event.version - 1), ZERO)
-        hash_ = event_hash(prev, log, event.stream, event.version, event.topic, event.state)
-        heads[(event.stream, event.version)] = hash_
-        hashes[event.notification_id] = (prev, hash_)
-    rows: list[Hashed] = []
-    for event in sorted(events, key=lambda e: e.notification_id):
-        prev, hash_ = hashes[event.notification_id]
-        log_hash = fold(log_hash, hash_)
-        rows.append(
-            Hashed(event.notification_id, event.stream, event.version, prev, hash_, log_hash)
-        )
-    return rows
-
-
-def predecessors(events: Sequence[Unhashed]) -> list[tuple[UUID, int]]:
-    """The (stream, version) each batch needs from the store: those not in the batch."""
-    inside = {(e.stream, e.version) for e in events}
-    return sorted(
-        {(e.stream, e.version - 1) for e in events if e.version > 1} - inside,
-        key=lambda key: (key[0].bytes, key[1]),
-    )

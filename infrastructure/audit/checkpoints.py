@@ -12,7 +12,6 @@ kept without age limit: that copy, outside the database, is what exposes a rewri
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import threading
 from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
@@ -264,12 +263,17 @@ async def export(nats_url: str, out: TextIO) -> int:
                 deliver_policy=DeliverPolicy.ALL, ack_policy=AckPolicy.NONE, inactive_threshold=60
             ),
         )
-        while written < total:
-            with contextlib.suppress(nats.errors.TimeoutError):
-                for message in await sub.fetch(min(1000, total - written), timeout=5):
-                    checkpoint = msgspec.json.decode(message.data, type=Checkpoint)
-                    out.write(msgspec.json.encode(checkpoint).decode() + "\n")
-                    written += 1
+        idle = 0
+        while written < total and idle < 3:  # three empty fetches: nothing more is coming
+            try:
+                messages = await sub.fetch(min(1000, total - written), timeout=2)
+            except nats.errors.TimeoutError:
+                idle += 1
+                continue
+            for message in messages:
+                checkpoint = msgspec.json.decode(message.data, type=Checkpoint)
+                out.write(msgspec.json.encode(checkpoint).decode() + "\n")
+                written += 1
         await sub.unsubscribe()
     finally:
         await client.close()
