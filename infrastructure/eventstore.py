@@ -152,13 +152,6 @@ class LedgerRecorder(PostgresApplicationRecorder):
         with self.datastore.get_connection() as conn:
             self.chain.catch_up(conn, self.lock_table_statements)
 
-    def _insert_stored_events(
-        self, curs: Cursor[DictRow], stored_events: Sequence[StoredEvent], **kwargs: Any
-    ) -> None:
-        # The library's steps (lock, notify, insert), then the chain, under the same lock.
-        super()._insert_stored_events(curs, stored_events, **kwargs)
-        self.chain.hash_new_events(curs)
-
     def insert_events(
         self, stored_events: Sequence[StoredEvent], **kwargs: Any
     ) -> Sequence[int] | None:
@@ -186,6 +179,9 @@ class LedgerRecorder(PostgresApplicationRecorder):
         self, curs: Cursor[DictRow], stored_events: Any, **kwargs: Any
     ) -> Any:
         ids = super()._fetch_ids_after_insert_events(curs, stored_events, **kwargs)
+        # Still under the table lock; queued after the insert succeeded (a statement queued
+        # behind a failed insert would turn its IntegrityError into PipelineAborted).
+        self.chain.hash_new_events(curs)
         mark: ProcessMark | None = kwargs.get("process_mark")
         if mark is not None:
             curs.execute(self._advance, (mark.process, mark.upstream, mark.position))

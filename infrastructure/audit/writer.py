@@ -6,7 +6,7 @@ calls it right after its insert, in the same transaction and still under the eve
 ``EXCLUSIVE`` lock: no other writer can store an event of this log until this transaction
 ends, so the events past the last hash row are exactly this transaction's, the last stored
 log hash is final, and the log chain stays one line whatever process writes. In pipeline mode
-the call travels with the insert: no extra round trip, and no Python between the statements.
+the call travels with the commit: no extra round trip, and no Python between the statements.
 
 The function computes exactly :func:`infrastructure.audit.chain.event_hash` (the verifier's
 independent Python implementation, which the tests compare it with). A predecessor without a
@@ -117,7 +117,7 @@ class ChainWriter:
     def hash_new_events(self, curs: Cursor[Any]) -> None:
         """Queue the call on a cursor of its own (the caller's cursor holds the insert's ids).
 
-        Must run after the insert, under the table lock, in the events' transaction.
+        Must run after the insert succeeded, under the table lock, in the events' transaction.
         """
         if self._text is None:  # composed once: psycopg would compose it on every call
             self._text = self._call.as_bytes(curs.connection)
