@@ -15,6 +15,7 @@ import binascii
 import hashlib
 import os
 from datetime import UTC, datetime
+from functools import cache
 from typing import Any
 
 import msgspec
@@ -155,12 +156,18 @@ def load_signer(conn: psycopg.Connection[Any]) -> Signer:
     )
     row = conn.execute("SELECT seed FROM audit_signing_key WHERE id = 1").fetchone()
     assert row is not None
+    _warn_key_in_database()
+    return Signer(bytes(row[0]))
+
+
+@cache
+def _warn_key_in_database() -> None:
+    """Once per process: the checkpoint thread would repeat it every round."""
     log.warning(
         "audit.signing_key_in_database",
         hint=f"set {KEY_VARIABLE} in production: a key kept in the database cannot prove "
         "the database was not rewritten",
     )
-    return Signer(bytes(row[0]))
 
 
 def trusted_key(conn: psycopg.Connection[Any]) -> bytes | None:

@@ -11,6 +11,8 @@ import textwrap
 from uuid import UUID
 
 import psycopg
+import pytest
+from eventsourcing.persistence import IntegrityError, StoredEvent
 
 from application.inventory import InventoryApp
 from infrastructure.audit.chain import ZERO, event_hash, fold
@@ -153,3 +155,30 @@ def test_several_processes_writing_one_log_leave_both_chains_whole(database: str
         if (found := re.search(rb'"OWN-(\d)-', bytes(row["state"])))
     ]
     assert sum(a != b for a, b in itertools.pairwise(order)) > 20
+
+
+def test_a_conflicting_insert_still_raises_a_conflict_and_leaves_no_hash_behind(
+    database: str,
+) -> None:
+    # Given a stored stream, and a save of a version that already exists (a lost race),
+    # small (pipelined) or large (without pipeline mode)
+    write_history(database, skus=1, receipts=1)
+    app = InventoryApp(application_env(database, pool_size=1))
+    try:
+        with psycopg.connect(database) as conn:
+            row = conn.execute(
+                "SELECT originator_id FROM inventory_events ORDER BY notification_id DESC LIMIT 1"
+            ).fetchone()
+        assert row is not None
+        taken = app.recorder.select_events(row[0])[-1]
+        big = StoredEvent(
+            taken.originator_id, taken.originator_version, taken.topic, b" " * 300_000
+        )
+        for duplicate in (taken, big):
+            # Then the writer gets the conflict it retries on, and nothing is stored
+            with pytest.raises(IntegrityError):
+                app.recorder.insert_events([duplicate])
+    finally:
+        app.close()
+    assert count(database, "inventory_hashes") == count(database, "inventory_events")
+    assert Verifier(database, None).run().clean
