@@ -11,7 +11,8 @@ Per log, in one read-only snapshot:
    events were reordered (swapped), otherwise the data was altered.
 2. The stream links, by the database (a window over each stream's versions; only broken
    rows come back): versions 1, 2, 3... without gaps, each ``prev_hash`` the stored hash of
-   the version before.
+   the version before. This runs on a second connection in the same (exported) snapshot,
+   while the walk runs, so the database sorts while Python hashes.
 
 Memory is constant in the number of events (a few held-back suspects at most); checkpoints
 given in a file are held in memory.
@@ -21,13 +22,14 @@ from __future__ import annotations
 
 import time
 from collections.abc import Iterable, Iterator
+from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass, field
 from typing import Any, NamedTuple
 from uuid import UUID
 
 import psycopg
 from psycopg import IsolationLevel
-from psycopg.sql import SQL, Identifier
+from psycopg.sql import SQL, Identifier, Literal
 
 from infrastructure.audit.chain import ZERO, LogHasher, event_hash, fold
 from infrastructure.audit.checkpoints import stored_checkpoints
@@ -45,6 +47,7 @@ BAD_SIGNATURE = "bad signature"
 MAX_FINDINGS = 100  # per log and problem; the rest are counted
 MAX_SUSPECTS = 1000  # events held back for the reorder check
 MAX_SUSPECT_BYTES = 64 * 1024 * 1024
+MAX_LINK_ROWS = 10_000  # broken stream links read back
 FETCH = 5000
 # Each stream's versions in order with the one before: only broken links come back.
 LINKS = SQL(
@@ -277,18 +280,30 @@ class Verifier:
         with psycopg.connect(self.conninfo) as conn:
             conn.isolation_level = IsolationLevel.REPEATABLE_READ
             conn.read_only = True
-            with conn.transaction():
+            with conn.transaction(), ThreadPoolExecutor(1, "verify-links") as links:
+                snapshot = conn.execute("SELECT pg_export_snapshot()").fetchone()
+                assert snapshot is not None
                 names = sorted(set(events_tables(conn)) | set(self.external))
+                broken = {
+                    name: links.submit(_broken_links, self.conninfo, snapshot[0], name)
+                    for name in names
+                }
                 for name in names:
                     log_started = time.perf_counter()
                     result = LogResult(name)
-                    report.findings.extend(self._log(conn, name, result))
+                    report.findings.extend(self._log(conn, name, result, broken[name]))
                     result.seconds = time.perf_counter() - log_started
                     report.logs.append(result)
         report.seconds = time.perf_counter() - started
         return report
 
-    def _log(self, conn: psycopg.Connection[Any], name: str, result: LogResult) -> list[Finding]:
+    def _log(
+        self,
+        conn: psycopg.Connection[Any],
+        name: str,
+        result: LogResult,
+        broken: Future[tuple[list[tuple[Any, ...]], int]],
+    ) -> list[Finding]:
         findings = _Findings(name)
         external = self.external.get(name, [])
         by_position = {c.position: c.log_hash for c in external}
@@ -363,7 +378,7 @@ class Verifier:
             check.passing(2**63 - 1, running, self.trusted, by_position)
         findings.extend(_classify(name, suspects))
         held = {e.notification_id for e, _ in suspects}
-        findings.extend(self._stream_links(conn, name, missing, held))
+        findings.extend(self._stream_links(name, broken.result(), missing, held))
         for check in checks:
             result.checkpoints += check.checked
             findings.extend(self._checkpoint_findings(conn, name, check))
@@ -371,38 +386,34 @@ class Verifier:
 
     def _stream_links(
         self,
-        conn: psycopg.Connection[Any],
         name: str,
+        broken: tuple[list[tuple[Any, ...]], int],
         missing: set[tuple[UUID, int]],
         suspects: set[int],
     ) -> Iterator[Finding]:
         """Gaps in a stream's versions, and prev_hash links that do not hold."""
-        if not (_exists(conn, f"{name}_events") and _exists(conn, hashes_table(name))):
-            return
-        with conn.cursor(name=f"links_{name}") as curs:
-            curs.itersize = FETCH
-            curs.execute(
-                LINKS.format(e=Identifier(f"{name}_events"), h=Identifier(hashes_table(name))),
-                (ZERO,),
-            )
-            for nid, stream, version, pv, pn in curs:
-                if nid in suspects or pn in suspects:
-                    continue  # reported as altered or reordered already
-                first_missing = 1 if pv is None else pv + 1
-                if version > first_missing:
-                    gone = [v for v in range(first_missing, version) if (stream, v) not in missing]
-                    if gone:
-                        detail = f"the stream has no version {_span(gone)} before this one"
-                        yield Finding(name, EVENT_MISSING, nid, stream, version, detail)
-                elif pv is None:
-                    detail = "the stream's first event does not chain from zero"
-                    yield Finding(name, CHAIN_BROKEN, nid, stream, version, detail)
-                else:
-                    detail = (
-                        f"its prev_hash is not the stored hash of version {pv} (#{pn}): "
-                        "that event's hash was rewritten, or this one's"
-                    )
-                    yield Finding(name, CHAIN_BROKEN, nid, stream, version, detail)
+        rows, unread = broken
+        for nid, stream, version, pv, pn in rows:
+            if nid in suspects or pn in suspects:
+                continue  # reported as altered or reordered already
+            first_missing = 1 if pv is None else pv + 1
+            if version > first_missing:
+                gone = [v for v in range(first_missing, version) if (stream, v) not in missing]
+                if gone:
+                    detail = f"the stream has no version {_span(gone)} before this one"
+                    yield Finding(name, EVENT_MISSING, nid, stream, version, detail)
+            elif pv is None:
+                detail = "the stream's first event does not chain from zero"
+                yield Finding(name, CHAIN_BROKEN, nid, stream, version, detail)
+            else:
+                detail = (
+                    f"its prev_hash is not the stored hash of version {pv} (#{pn}): "
+                    "that event's hash was rewritten, or this one's"
+                )
+                yield Finding(name, CHAIN_BROKEN, nid, stream, version, detail)
+        if unread:
+            detail = f"{unread} more broken stream links not examined"
+            yield Finding(name, CHAIN_BROKEN, None, None, None, detail)
 
     def _checkpoint_findings(
         self, conn: psycopg.Connection[Any], name: str, check: _CheckpointCheck
@@ -440,6 +451,35 @@ class Verifier:
                 )
             )
         return findings
+
+
+def _broken_links(conninfo: str, snapshot: str, name: str) -> tuple[list[tuple[Any, ...]], int]:
+    """The stream-link rows that do not hold (at most ``MAX_LINK_ROWS``, and how many more).
+
+    Runs on a connection of its own, in the walk's snapshot, while the walk runs: the
+    database sorts every event by stream while Python hashes.
+    """
+    rows: list[tuple[Any, ...]] = []
+    unread = 0
+    with psycopg.connect(conninfo) as conn:
+        conn.isolation_level = IsolationLevel.REPEATABLE_READ
+        conn.read_only = True
+        with conn.transaction():
+            conn.execute(SQL("SET TRANSACTION SNAPSHOT {}").format(Literal(snapshot)))
+            if not (_exists(conn, f"{name}_events") and _exists(conn, hashes_table(name))):
+                return rows, unread
+            with conn.cursor(name=f"links_{name}") as curs:
+                curs.itersize = FETCH
+                curs.execute(
+                    LINKS.format(e=Identifier(f"{name}_events"), h=Identifier(hashes_table(name))),
+                    (ZERO,),
+                )
+                for row in curs:
+                    if len(rows) < MAX_LINK_ROWS:
+                        rows.append(row)
+                    else:
+                        unread += 1
+    return rows, unread
 
 
 def _id(row: tuple[Any, ...] | None) -> int:
