@@ -20,6 +20,7 @@ import structlog
 import uvicorn
 
 from api.app import create_app
+from api.audit_cli import add_audit_commands, start_checkpoints
 from api.bootstrap import build_services
 from api.demo import CHANNELS, load_demo
 from api.services import Services
@@ -77,6 +78,7 @@ def cmd_up(args: argparse.Namespace) -> int:
         running.append(services.expiry.start())
         running.append(services.rebooking.process.start())
         running.append(services.booking_expiry.start())
+        running.append(start_checkpoints(urls.database_url, urls.nats_url))
         new_keys: list[tuple[str, str]] = []
         if not services.access.has_keys():
             # A new store: the first admin key is made here and shown this once.
@@ -412,6 +414,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     revoke.add_argument("key_id")
     revoke.add_argument("--reason", default="")
     revoke.set_defaults(func=cmd_keys_revoke)
+
+    add_audit_commands(sub)
 
     args = parser.parse_args(argv)
     configure_logging(os.environ.get("LEDGERLINE_LOG_LEVEL", get_settings().log_level))

@@ -8,7 +8,7 @@ import time
 from collections.abc import Callable
 
 from bench.harness import Result, servers, write
-from bench.scenarios import reads, rebuild, writes
+from bench.scenarios import audit, reads, rebuild, writes
 from infrastructure.servers import ServerUrls
 
 SCENARIOS: dict[str, Callable[[ServerUrls, bool], Result]] = {
@@ -18,6 +18,7 @@ SCENARIOS: dict[str, Callable[[ServerUrls, bool], Result]] = {
     "read_api": reads.read_api,
     "projection_lag": reads.projection_lag,
     "rebuild": rebuild.rebuild,
+    "audit_verify": audit.verify,
 }
 
 

@@ -17,6 +17,8 @@ Time = Annotated[
     datetime, msgspec.Meta(description="RFC 3339, UTC", extra_json_schema={"format": "date-time"})
 ]
 
+Hash = Annotated[str, msgspec.Meta(description="SHA-256, 64 hex digits")]
+
 SUBJECT_PREFIX = "ledgerline.events"
 STREAM_NAME = "LEDGERLINE_EVENTS"
 ENVELOPE_VERSION = 1
@@ -29,8 +31,10 @@ class Envelope(msgspec.Struct, frozen=True, kw_only=True):
 
     `id` is unique per event (and the `Nats-Msg-Id`); `stream_version` orders the events
     of one stream (1, 2, ...); `position` orders the events of one `log` with no gaps.
-    `schema_version` is the version of the `data` type. `hash` and `prev_hash` are null
-    until the audit chain lands.
+    `schema_version` is the version of the `data` type. `hash` is the event's audit hash
+    (SHA-256, hex) chained to `prev_hash`, the hash of the stream's previous event (64 zeros
+    for version 1): see docs/audit.md. They are null only for an event stored before the
+    chain existed whose log has not been hashed yet.
     """
 
     id: str
@@ -48,8 +52,8 @@ class Envelope(msgspec.Struct, frozen=True, kw_only=True):
     correlation_id: str | None
     causation_id: str | None
     data: dict[str, Any]
-    hash: str | None = None  # set once the audit hash chain lands (issue 9)
-    prev_hash: str | None = None
+    hash: Hash | None = None
+    prev_hash: Hash | None = None
 
     @property
     def subject(self) -> str:

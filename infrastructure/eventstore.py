@@ -5,7 +5,8 @@
   :class:`~application.context.CommandContext` in force when it is saved. Domain events stay
   free of it; readers that need it use :func:`decode`.
 - :class:`LedgerRecorder` writes a command's idempotency record in the same transaction as its
-  events (the library's recorder serialises inserts with a table lock, so the log is gap-free).
+  events (the library's recorder serialises inserts with a table lock, so the log is gap-free),
+  and the events' audit hashes (:mod:`infrastructure.audit.writer`, decision 0013).
 """
 
 from __future__ import annotations
@@ -35,6 +36,7 @@ from psycopg.sql import SQL, Identifier
 from application.context import SCHEMA_VERSION, context_of
 from application.idempotency import IdempotencyRecord, PendingAnswer
 from application.processes import ProcessMark
+from infrastructure.audit.writer import ChainWriter
 
 META = "_meta"
 
@@ -146,6 +148,15 @@ class LedgerRecorder(PostgresApplicationRecorder):
             "ON CONFLICT (process, upstream) DO UPDATE "
             "SET previous = t.position, position = EXCLUDED.position"
         ).format(t=self.tracking_table)
+        # The audit hash chains, written in the events' transaction (decision 0013).
+        self.chain = ChainWriter(datastore.schema, events_table_name)
+        self.sql_create_statements.extend(self.chain.create_statements)
+
+    def create_table(self) -> None:
+        super().create_table()
+        # Events stored before the chain existed are hashed once, here (decision 0013).
+        with self.datastore.get_connection() as conn:
+            self.chain.catch_up(conn, self.lock_table_statements)
 
     def insert_events(
         self, stored_events: Sequence[StoredEvent], **kwargs: Any
@@ -174,6 +185,9 @@ class LedgerRecorder(PostgresApplicationRecorder):
         self, curs: Cursor[DictRow], stored_events: Any, **kwargs: Any
     ) -> Any:
         ids = super()._fetch_ids_after_insert_events(curs, stored_events, **kwargs)
+        # Still under the table lock; queued after the insert succeeded (a statement queued
+        # behind a failed insert would turn its IntegrityError into PipelineAborted).
+        self.chain.hash_new_events(curs)
         mark: ProcessMark | None = kwargs.get("process_mark")
         if mark is not None:  # already past it: a CheckViolation rolls the events back
             curs.execute(self._advance, (mark.process, mark.upstream, mark.position))

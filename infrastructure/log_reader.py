@@ -6,6 +6,9 @@ relay published for it, and a connector can mix the two without telling them apa
 Public events name their stream's natural key (the SKU, a location code), which only the
 stream's first stored event holds. The reader remembers keys it has seen and looks up the
 first event of any other stream, a bounded cache keeping memory flat on large catalogues.
+Each envelope carries its event's audit hashes (``hash``, ``prev_hash``, hex) from the log's
+hash table (decision 0013); a log stored before the chain existed has none until its
+application next starts and hashes it.
 """
 
 from __future__ import annotations
@@ -15,10 +18,12 @@ from datetime import datetime
 from typing import Any
 from uuid import UUID
 
+import msgspec
 import psycopg
 from eventsourcing.persistence import StoredEvent
 from psycopg.sql import SQL, Identifier
 
+from infrastructure.audit.writer import hashes_table
 from infrastructure.envelope import Envelope
 from infrastructure.eventstore import events_table, make_mapper
 from infrastructure.public_events import key_of, to_envelope
@@ -30,13 +35,19 @@ KEY_CACHE_SIZE = 100_000
 LOGS = ("inventory", "pricing", "orders", "bookings")
 
 
+def _hex(value: bytes | None) -> str | None:
+    return None if value is None else bytes(value).hex()
+
+
 class LogReader:
     def __init__(self, log: str = "inventory") -> None:
         self.log = log
         self.table = Identifier(events_table(log))
+        self.hashes = Identifier(hashes_table(log))
         self.mapper = make_mapper()
         self.keys: OrderedDict[UUID, str] = OrderedDict()
         self._exists = False
+        self._hashed = False
 
     async def exists(self, conn: psycopg.AsyncConnection[Any]) -> bool:
         """Whether the log's table exists yet (an application makes it when it first runs)."""
@@ -44,6 +55,10 @@ class LogReader:
             cur = await conn.execute("SELECT to_regclass(%s)", (events_table(self.log),))
             row = await cur.fetchone()
             self._exists = row is not None and row[0] is not None
+        if self._exists and not self._hashed:
+            cur = await conn.execute("SELECT to_regclass(%s)", (hashes_table(self.log),))
+            row = await cur.fetchone()
+            self._hashed = row is not None and row[0] is not None
         return self._exists
 
     async def head(self, conn: psycopg.AsyncConnection[Any]) -> int:
@@ -65,26 +80,37 @@ class LogReader:
         """Envelopes of positions ``after < position <= until``, at most ``limit``."""
         if not await self.exists(conn):
             return []
+        hashes = (
+            SQL("h.hash, h.prev_hash FROM {} e LEFT JOIN {} h USING (notification_id)").format(
+                self.table, self.hashes
+            )
+            if self._hashed
+            else SQL("NULL, NULL FROM {} e").format(self.table)
+        )
         cur = await conn.execute(
             SQL(
-                "SELECT notification_id, originator_id, originator_version, topic, state "
-                "FROM {} WHERE notification_id > %s AND notification_id <= %s "
-                "ORDER BY notification_id LIMIT %s"
-            ).format(self.table),
+                "SELECT e.notification_id, e.originator_id, e.originator_version, e.topic, "
+                "e.state, {} WHERE e.notification_id > %s AND e.notification_id <= %s "
+                "ORDER BY e.notification_id LIMIT %s"
+            ).format(hashes),
             (after, until if until is not None else 2**62, limit),
         )
         rows = await cur.fetchall()
         decoded = []
-        for position, stream, version, topic, state in rows:
+        for position, stream, version, topic, state, hash_, prev_hash in rows:
             event, meta = self.mapper.decode(StoredEvent(stream, version, topic, bytes(state)))
             self._remember(event)
-            decoded.append((position, event, meta))
-        missing = {event.originator_id for _, event, _ in decoded} - self.keys.keys()
+            decoded.append((position, event, meta, _hex(hash_), _hex(prev_hash)))
+        missing = {event.originator_id for _, event, *_ in decoded} - self.keys.keys()
         if missing:
             await self._look_up(conn, missing)
         return [
-            to_envelope(event, meta, self.log, position, self.keys[event.originator_id])
-            for position, event, meta in decoded
+            msgspec.structs.replace(
+                to_envelope(event, meta, self.log, position, self.keys[event.originator_id]),
+                hash=hash_,
+                prev_hash=prev_hash,
+            )
+            for position, event, meta, hash_, prev_hash in decoded
         ]
 
     async def first_position_at(self, conn: psycopg.AsyncConnection[Any], when: datetime) -> int:
