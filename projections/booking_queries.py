@@ -14,11 +14,8 @@ or repeats a booking however many are held meanwhile.
 
 from __future__ import annotations
 
-import base64
-import binascii
 import builtins
 import json
-from datetime import UTC, datetime
 from typing import Any
 
 from psycopg import AsyncConnection
@@ -28,10 +25,12 @@ from psycopg.sql import SQL, Composable, Composed, Identifier
 from domain.booking import BookingStatus
 from domain.errors import InvalidValue
 from projections.bookings import LOG
+from projections.cursors import PositionCursor, utc_row
 
 MAX_LIMIT = 500
 MAX_SLOTS = 366
 CURSOR_PREFIX = "bookings:"
+CURSOR = PositionCursor(CURSOR_PREFIX)
 STATUSES = frozenset(status.value for status in BookingStatus)
 
 BOOKING_COLUMNS = (
@@ -74,30 +73,8 @@ ORDER BY w.ord
 """
 
 
-def encode_cursor(position: int) -> str:
-    return base64.urlsafe_b64encode(f"{CURSOR_PREFIX}{position}".encode()).decode()
-
-
-def decode_cursor(token: str) -> int:
-    """The hold position a cursor stands after; InvalidValue if not one we issued."""
-    try:
-        text = base64.urlsafe_b64decode(token.encode()).decode()
-        if not text.startswith(CURSOR_PREFIX):
-            raise ValueError(token)
-        digits = text.removeprefix(CURSOR_PREFIX)
-        if not digits.isdigit() or not 0 <= (position := int(digits)) < 2**63:
-            raise ValueError(token)
-        return position
-    except (ValueError, binascii.Error, UnicodeDecodeError):
-        raise InvalidValue("cursor is not one this API issued", field="cursor") from None
-
-
-def _utc(row: dict[str, Any]) -> dict[str, Any]:
-    return {k: v.astimezone(UTC) if isinstance(v, datetime) else v for k, v in row.items()}
-
-
 def _document(row: dict[str, Any]) -> dict[str, Any]:
-    found = _utc(row)
+    found = utc_row(row)
     found["document"] = json.loads(found["document"])
     return found
 
@@ -160,7 +137,7 @@ class BookingQueries:
             found = await cur.fetchone()
             if found is None:
                 return None
-            booking = _utc(found)
+            booking = utc_row(found)
             booking["guest"] = json.loads(booking["guest"])
             booking["terms"] = json.loads(booking["terms"])
             await cur.execute(
@@ -179,7 +156,7 @@ class BookingQueries:
                 ),
                 (booking["booking_id"],),
             )
-            booking["timeline"] = [_utc(row) for row in await cur.fetchall()]
+            booking["timeline"] = [utc_row(row) for row in await cur.fetchall()]
         return booking
 
     async def document(
@@ -244,7 +221,7 @@ class BookingQueries:
             where=SQL(" AND ").join(conditions),
         )
         params = {
-            "after": 0 if after is None else decode_cursor(after),
+            "after": 0 if after is None else CURSOR.decode(after),
             "channel": channel,
             "resource": resource,
             "status": status,
@@ -252,8 +229,8 @@ class BookingQueries:
         }
         async with conn.cursor(row_factory=dict_row) as cur:
             await cur.execute(query, params)
-            rows = [_utc(row) for row in await cur.fetchall()]
+            rows = [utc_row(row) for row in await cur.fetchall()]
         if len(rows) <= limit:
             return rows, None
         rows = rows[:limit]
-        return rows, encode_cursor(rows[-1]["held_position"])
+        return rows, CURSOR.encode(rows[-1]["held_position"])

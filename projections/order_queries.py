@@ -8,10 +8,8 @@ placed meanwhile (new orders come after every cursor already issued).
 
 from __future__ import annotations
 
-import base64
-import binascii
 import builtins
-from datetime import UTC, datetime
+from datetime import datetime
 from typing import Any
 from uuid import UUID
 
@@ -22,10 +20,12 @@ from psycopg.sql import SQL, Composable, Composed, Identifier
 
 from domain.errors import InvalidValue
 from domain.order import OPEN, OrderStatus
+from projections.cursors import PositionCursor, utc_row
 from projections.orders import LOG, UNSHIPPED
 
 MAX_LIMIT = 500
 CURSOR_PREFIX = "orders:"
+CURSOR = PositionCursor(CURSOR_PREFIX)
 STATUSES = frozenset(status.value for status in OrderStatus)
 
 ORDER_COLUMNS = (
@@ -34,28 +34,6 @@ ORDER_COLUMNS = (
     "routing_reason, closed_reason, placed_at, updated_at, placed_position, last_position, "
     "version"
 )
-
-
-def encode_cursor(position: int) -> str:
-    return base64.urlsafe_b64encode(f"{CURSOR_PREFIX}{position}".encode()).decode()
-
-
-def decode_cursor(token: str) -> int:
-    """The placement position a cursor stands after; InvalidValue if not one we issued."""
-    try:
-        text = base64.urlsafe_b64decode(token.encode()).decode()
-        if not text.startswith(CURSOR_PREFIX):
-            raise ValueError(token)
-        digits = text.removeprefix(CURSOR_PREFIX)
-        if not digits.isdigit() or not 0 <= (position := int(digits)) < 2**63:
-            raise ValueError(token)
-        return position
-    except (ValueError, binascii.Error, UnicodeDecodeError):
-        raise InvalidValue("cursor is not one this API issued", field="cursor") from None
-
-
-def _utc(row: dict[str, Any]) -> dict[str, Any]:
-    return {k: v.astimezone(UTC) if isinstance(v, datetime) else v for k, v in row.items()}
 
 
 class OrderQueries:
@@ -102,7 +80,7 @@ class OrderQueries:
             found = await cur.fetchone()
             if found is None:
                 return None
-            order = _utc(found)
+            order = utc_row(found)
             await cur.execute(
                 self._sql(
                     "SELECT line, sku, quantity, unit_price, effective_price, list_price, "
@@ -134,7 +112,7 @@ class OrderQueries:
                 ),
                 (order_id,),
             )
-            order["timeline"] = [_utc(row) for row in await cur.fetchall()]
+            order["timeline"] = [utc_row(row) for row in await cur.fetchall()]
         return order
 
     async def list(
@@ -184,7 +162,7 @@ class OrderQueries:
             where=SQL(" AND ").join(conditions),
         )
         params = {
-            "after": 0 if after is None else decode_cursor(after),
+            "after": 0 if after is None else CURSOR.decode(after),
             "channel": channel,
             "status": status,
             "sku": sku,
@@ -194,11 +172,11 @@ class OrderQueries:
         }
         async with conn.cursor(row_factory=dict_row) as cur:
             await cur.execute(query, params)
-            rows = [_utc(row) for row in await cur.fetchall()]
+            rows = [utc_row(row) for row in await cur.fetchall()]
         if len(rows) <= limit:
             return rows, None
         rows = rows[:limit]
-        return rows, encode_cursor(rows[-1]["placed_position"])
+        return rows, CURSOR.encode(rows[-1]["placed_position"])
 
     # -- for the expiry timer and for checks (sync) ----------------------------------------
 
