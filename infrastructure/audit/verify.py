@@ -23,28 +23,52 @@ from __future__ import annotations
 import time
 from collections.abc import Iterable, Iterator
 from concurrent.futures import Future, ThreadPoolExecutor
-from dataclasses import dataclass, field
-from typing import Any, NamedTuple
+from typing import Any
 from uuid import UUID
 
 import psycopg
 from psycopg import IsolationLevel
 from psycopg.sql import SQL, Identifier, Literal
 
-from infrastructure.audit.chain import ZERO, LogHasher, event_hash, fold
+from infrastructure.audit.chain import ZERO, LogHasher, fold
 from infrastructure.audit.checkpoints import stored_checkpoints
+from infrastructure.audit.findings import (
+    BAD_SIGNATURE,
+    CHAIN_BROKEN,
+    CHECKPOINT_MISMATCH,
+    DATA_ALTERED,
+    EVENT_MISSING,
+    EVENTS_REORDERED,
+    HASH_MISSING,
+    Event,
+    Finding,
+    Findings,
+    HashRow,
+    LogResult,
+    Report,
+    altered,
+    classify,
+    gone,
+    log_link,
+    span,
+    unhashed,
+)
 from infrastructure.audit.signing import Checkpoint, signature_problem
 from infrastructure.audit.writer import hashes_table
 
-DATA_ALTERED = "data altered"
-EVENT_MISSING = "event missing"
-EVENTS_REORDERED = "events reordered"
-HASH_MISSING = "hash missing"
-CHAIN_BROKEN = "chain broken"
-CHECKPOINT_MISMATCH = "checkpoint mismatch"
-BAD_SIGNATURE = "bad signature"
+__all__ = [
+    "BAD_SIGNATURE",
+    "CHAIN_BROKEN",
+    "CHECKPOINT_MISMATCH",
+    "DATA_ALTERED",
+    "EVENTS_REORDERED",
+    "EVENT_MISSING",
+    "HASH_MISSING",
+    "Finding",
+    "Report",
+    "Verifier",
+]
 
-MAX_FINDINGS = 100  # per log and problem; the rest are counted
 MAX_SUSPECTS = 1000  # events held back for the reorder check
 MAX_SUSPECT_BYTES = 64 * 1024 * 1024
 MAX_LINK_ROWS = 10_000  # broken stream links read back
@@ -62,102 +86,6 @@ LINKS = SQL(
     " ELSE originator_version <> pv + 1 OR (ph IS NOT NULL AND prev_hash <> ph) END"
     " ORDER BY notification_id"
 )
-
-
-@dataclass(frozen=True)
-class Finding:
-    """One thing wrong, named by the first event it concerns."""
-
-    log: str
-    problem: str
-    notification_id: int | None
-    stream_id: UUID | None
-    version: int | None
-    detail: str
-
-    def line(self) -> str:
-        where = f"{self.log} #{self.notification_id}" if self.notification_id else self.log
-        stream = f" stream {self.stream_id} v{self.version}" if self.stream_id else ""
-        return f"{where}{stream}: {self.problem}: {self.detail}"
-
-
-@dataclass
-class LogResult:
-    log: str
-    events: int = 0
-    checkpoints: int = 0
-    seconds: float = 0.0
-
-
-@dataclass
-class Report:
-    findings: list[Finding] = field(default_factory=list)
-    logs: list[LogResult] = field(default_factory=list)
-    seconds: float = 0.0
-
-    @property
-    def clean(self) -> bool:
-        return not self.findings
-
-    @property
-    def events(self) -> int:
-        return sum(result.events for result in self.logs)
-
-    @property
-    def rate(self) -> float:
-        return self.events / self.seconds if self.seconds else 0.0
-
-
-class _Findings:
-    """Findings of one log, at most ``MAX_FINDINGS`` per problem (the rest counted)."""
-
-    def __init__(self, log: str) -> None:
-        self.log = log
-        self.kept: list[Finding] = []
-        self.counts: dict[str, int] = {}
-
-    def add(self, finding: Finding) -> None:
-        count = self.counts.get(finding.problem, 0) + 1
-        self.counts[finding.problem] = count
-        if count <= MAX_FINDINGS:
-            self.kept.append(finding)
-
-    def extend(self, findings: Iterable[Finding]) -> None:
-        for finding in findings:
-            self.add(finding)
-
-    def all(self) -> list[Finding]:
-        found = sorted(self.kept, key=lambda f: (f.notification_id or 0, f.problem))
-        for problem, count in sorted(self.counts.items()):
-            if count > MAX_FINDINGS:
-                found.append(
-                    Finding(
-                        self.log,
-                        problem,
-                        None,
-                        None,
-                        None,
-                        f"{count - MAX_FINDINGS} more not listed",
-                    )
-                )
-        return found
-
-
-class Event(NamedTuple):
-    notification_id: int
-    stream: UUID
-    version: int
-    topic: str
-    state: bytes
-
-
-class HashRow(NamedTuple):
-    notification_id: int
-    stream: UUID
-    version: int
-    prev_hash: bytes
-    hash: bytes
-    log_hash: bytes
 
 
 def events_tables(conn: psycopg.Connection[Any]) -> list[str]:
@@ -304,7 +232,7 @@ class Verifier:
         result: LogResult,
         broken: Future[tuple[list[tuple[Any, ...]], int]],
     ) -> list[Finding]:
-        findings = _Findings(name)
+        findings = Findings(name)
         external = self.external.get(name, [])
         by_position = {c.position: c.log_hash for c in external}
         checks = [
@@ -353,12 +281,12 @@ class Verifier:
             if row is None:
                 assert event is not None
                 if hashed:
-                    findings.add(_unhashed(name, _event(event)))
+                    findings.add(unhashed(name, _event(event)))
                 continue
             nid, stream, version, prev_hash, hash_, log_hash = row
             if event is None:
                 missing.add((UUID(bytes=bytes(stream)), version))
-                findings.add(_gone(name, _hash_row(row)))
+                findings.add(gone(name, _hash_row(row)))
             elif (event[1], event[2]) != (stream, version) or hasher.hash(
                 prev_hash, stream, version, event[3], event[4]
             ) != hash_:
@@ -366,17 +294,17 @@ class Verifier:
                     suspects.append((_event(event), _hash_row(row)))
                     suspect_bytes += len(event[4])
                 else:
-                    findings.add(_altered(name, _event(event), _hash_row(row)))
+                    findings.add(altered(name, _event(event), _hash_row(row)))
             folded = fold(stored, hash_)
             if folded != log_hash:
-                findings.add(_log_link(name, _hash_row(row), previous))
+                findings.add(log_link(name, _hash_row(row), previous))
             # Equal until a break, so one SHA-256 usually serves both chains.
             running = folded if running == stored else fold(running, hash_)
             stored = log_hash
             previous = nid
         for check in checks:
             check.passing(2**63 - 1, running, self.trusted, by_position)
-        findings.extend(_classify(name, suspects))
+        findings.extend(classify(name, suspects))
         held = {e.notification_id for e, _ in suspects}
         findings.extend(self._stream_links(name, broken.result(), missing, held))
         for check in checks:
@@ -400,7 +328,7 @@ class Verifier:
             if version > first_missing:
                 gone = [v for v in range(first_missing, version) if (stream, v) not in missing]
                 if gone:
-                    detail = f"the stream has no version {_span(gone)} before this one"
+                    detail = f"the stream has no version {span(gone)} before this one"
                     yield Finding(name, EVENT_MISSING, nid, stream, version, detail)
             elif pv is None:
                 detail = "the stream's first event does not chain from zero"
@@ -502,118 +430,3 @@ def _first_after(
         if row is not None:
             return int(row[0]), row[1], int(row[2])
     return position + 1, None, None
-
-
-def _log_link(name: str, row: HashRow, previous: int) -> Finding:
-    """The stored log chain does not continue at ``row``: say what most likely happened."""
-    if row.notification_id > previous + 1:
-        gap = _span(list(range(previous + 1, row.notification_id)))
-        return Finding(
-            name,
-            EVENT_MISSING,
-            row.notification_id,
-            row.stream,
-            row.version,
-            f"the log chain does not continue here: events #{gap} before it were deleted "
-            "together with their hash rows, or events were reordered",
-        )
-    return Finding(
-        name,
-        CHAIN_BROKEN,
-        row.notification_id,
-        row.stream,
-        row.version,
-        "the stored log chain does not continue here: events were reordered, or this "
-        "event's hash was rewritten",
-    )
-
-
-def _span(versions: list[int]) -> str:
-    return str(versions[0]) if len(versions) == 1 else f"{versions[0]}..{versions[-1]}"
-
-
-def _unhashed(name: str, event: Event) -> Finding:
-    return Finding(
-        name,
-        HASH_MISSING,
-        event.notification_id,
-        event.stream,
-        event.version,
-        "the event has no hash row: written around the recorder, or its hash row was deleted",
-    )
-
-
-def _gone(name: str, row: HashRow) -> Finding:
-    return Finding(
-        name,
-        EVENT_MISSING,
-        row.notification_id,
-        row.stream,
-        row.version,
-        "a hash row remains for an event that is no longer stored",
-    )
-
-
-def _altered(name: str, event: Event, row: HashRow) -> Finding:
-    if (event.stream, event.version) != (row.stream, row.version):
-        detail = (
-            f"this position was hashed for stream {row.stream} v{row.version}, "
-            "not for the event stored here"
-        )
-    else:
-        detail = "the stored data no longer matches its hash"
-    return Finding(name, DATA_ALTERED, event.notification_id, event.stream, event.version, detail)
-
-
-def _fits(row: HashRow, data: Event, name: str) -> bool:
-    """Whether ``data``'s topic and state are what ``row`` was hashed over."""
-    return (
-        event_hash(row.prev_hash, name, row.stream, row.version, data.topic, data.state) == row.hash
-    )
-
-
-def _classify(name: str, suspects: list[tuple[Event, HashRow]]) -> list[Finding]:
-    """Altered events; or pairs whose data sits in each other's place (reordered)."""
-    findings: list[Finding] = []
-    paired: set[int] = set()
-    for i, (event, row) in enumerate(suspects):
-        if event.notification_id in paired:
-            continue
-        for other, other_row in suspects[i + 1 :]:
-            if other.notification_id in paired:
-                continue
-            if _fits(row, other, name) and _fits(other_row, event, name):
-                paired.update((event.notification_id, other.notification_id))
-                findings.append(
-                    Finding(
-                        name,
-                        EVENTS_REORDERED,
-                        event.notification_id,
-                        row.stream,
-                        row.version,
-                        f"its data and that of #{other.notification_id} (stream "
-                        f"{other_row.stream} v{other_row.version}) were swapped",
-                    )
-                )
-                break
-    for event, row in suspects:
-        if event.notification_id in paired:
-            continue
-        source = next(
-            (o for o, _ in suspects if o is not event and _fits(row, o, name)),
-            None,
-        )
-        if source is not None:
-            findings.append(
-                Finding(
-                    name,
-                    EVENTS_REORDERED,
-                    event.notification_id,
-                    row.stream,
-                    row.version,
-                    f"its data is now stored at #{source.notification_id}",
-                )
-            )
-        else:
-            findings.append(_altered(name, event, row))
-    return findings
