@@ -286,9 +286,9 @@ class Resource(Aggregate):
             raise HoldExpired(
                 f"the hold of booking {booking} on {self.code} has lapsed", booking=booking
             )
-        if (ordered, quantity) == (use.slots, use.quantity):
-            return  # nothing changes
         self._check_room(booking, use.channel, ordered, quantity, now, excluding=booking)
+        if (ordered, quantity) == (use.slots, use.quantity):
+            return  # nothing changes (still refused above if it could not be held today)
         self._swap(booking=booking, slots=list(ordered), quantity=quantity)
 
     @event("CapacitySwapped")

@@ -316,7 +316,10 @@ class ResourceCommands(RuleBasedStateMachine):
         if self.run(
             lambda: self.resource.swap(booking, slots, quantity, self.now),
             broken=broken,
-            recorded=["Resource.CapacitySwapped"],
+            # The same slots and quantity again change nothing and record nothing.
+            recorded=[]
+            if use is not None and (tuple(sorted(slots)), quantity) == (use.slots, use.quantity)
+            else ["Resource.CapacitySwapped"],
         ):
             assert use is not None
             self.uses[booking] = ModelUse(
