@@ -41,6 +41,7 @@ from infrastructure.relay import Relay, start_in_thread
 from infrastructure.servers import ServerUrls, describe, running_servers
 from infrastructure.settings import Settings, get_settings
 from projections.demand_view import DemandReadModels
+from projections.price_queries import PriceQueries
 from projections.rebuild import READ_MODELS, differences, rebuild, swap_in
 
 log = structlog.get_logger("ledgerline")
@@ -181,7 +182,7 @@ def _config_path(args: argparse.Namespace) -> Path:
 def cmd_connector_run(args: argparse.Namespace) -> int:
     """One connector, until SIGTERM: it finishes the event in hand, then stops."""
     try:
-        spec = load(_config_path(args), args.name)
+        spec = load(_config_path(args), args.name, PriceQueries())
         start = Start.parse(args.start) if args.start else spec.start
     except (ConfigError, ValueError) as error:
         print(error, file=sys.stderr)
@@ -195,7 +196,7 @@ def cmd_connector_run(args: argparse.Namespace) -> int:
 def cmd_connector_replay(args: argparse.Namespace) -> int:
     """Move a connector's consumer to a new start; the next (or running) worker goes on."""
     try:
-        spec = load(_config_path(args), args.name)
+        spec = load(_config_path(args), args.name, PriceQueries())
         start = Start.parse(args.start)
     except (ConfigError, ValueError) as error:
         print(error, file=sys.stderr)

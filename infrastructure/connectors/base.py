@@ -45,6 +45,9 @@ class Connector(Protocol):
     async def caught_up(self, conn: psycopg.AsyncConnection[Any]) -> None:
         """Called after a commit when nothing is waiting, and before stopping."""
 
+    async def idle(self, conn: psycopg.AsyncConnection[Any]) -> None:
+        """Called every fetch timeout while nothing arrives: for work a clock starts."""
+
     async def reset(self, tx: psycopg.AsyncConnection[Any]) -> None:
         """Forget all state (a replay that re-handles every event starts from scratch)."""
 
@@ -62,6 +65,9 @@ class BaseConnector:
         return None
 
     async def caught_up(self, conn: psycopg.AsyncConnection[Any]) -> None:
+        return None
+
+    async def idle(self, conn: psycopg.AsyncConnection[Any]) -> None:
         return None
 
     async def reset(self, tx: psycopg.AsyncConnection[Any]) -> None:

@@ -31,7 +31,7 @@ from pathlib import Path
 from typing import Any
 
 from infrastructure.connectors.base import ALL_EVENTS, Connector
-from infrastructure.connectors.channel_feed import ChannelFeedConnector
+from infrastructure.connectors.channel_feed import ChannelFeedConnector, PriceSource
 from infrastructure.connectors.replenishment import ReplenishmentConnector
 from infrastructure.connectors.runtime import Options
 from infrastructure.connectors.start import Start
@@ -61,7 +61,7 @@ def _secret(table: dict[str, Any], name: str) -> str:
     return str(table.get("secret", ""))
 
 
-def build(name: str, table: dict[str, Any], base: Path) -> ConnectorSpec:
+def build(name: str, table: dict[str, Any], base: Path, prices: PriceSource) -> ConnectorSpec:
     if not NAME.fullmatch(name):
         raise ConfigError(f"connector name {name!r}: use 1-64 letters, digits, '_' or '-'")
     kind = table.get("kind")
@@ -75,7 +75,8 @@ def build(name: str, table: dict[str, Any], base: Path) -> ConnectorSpec:
             timeout=float(table.get("timeout", 10.0)),
         )
     elif kind == "channel_feed":
-        connector = ChannelFeedConnector(name, base / str(table.get("directory", f"feeds/{name}")))
+        directory = base / str(table.get("directory", f"feeds/{name}"))
+        connector = ChannelFeedConnector(name, directory, prices)
     elif kind == "replenishment":
         connector = ReplenishmentConnector(
             name,
@@ -94,7 +95,7 @@ def build(name: str, table: dict[str, Any], base: Path) -> ConnectorSpec:
     return ConnectorSpec(connector, options, Start.parse(str(table.get("start", "beginning"))))
 
 
-def load(path: Path, name: str) -> ConnectorSpec:
+def load(path: Path, name: str, prices: PriceSource) -> ConnectorSpec:
     """The connector ``name`` from the file at ``path`` (relative paths: from its folder)."""
     try:
         document = tomllib.loads(path.read_text())
@@ -104,4 +105,4 @@ def load(path: Path, name: str) -> ConnectorSpec:
     if name not in tables:
         known = ", ".join(sorted(tables)) or "none"
         raise ConfigError(f"no connector {name!r} in {path} (configured: {known})")
-    return build(name, tables[name], path.resolve().parent)
+    return build(name, tables[name], path.resolve().parent, prices)

@@ -245,6 +245,7 @@ class ConnectorRunner:
                 # Nothing in JetStream for us: what the backfill wants is all in PostgreSQL.
                 await self._backfill_to_head(conn, js, stop)
                 await self._caught_up(conn)
+                await self.connector.idle(conn)
                 continue
             for message in messages:
                 await self._on_message(conn, js, message, stop)

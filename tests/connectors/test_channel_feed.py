@@ -14,6 +14,7 @@ from domain.network import ChannelKind
 from infrastructure.connectors.channel_feed import ChannelFeedConnector
 from infrastructure.connectors.start import Start
 from infrastructure.connectors.subjects import any_matches
+from projections.price_queries import PriceQueries
 from tests.connectors.support import (
     envelopes,
     handled_ids,
@@ -74,10 +75,10 @@ def _files(directory: Path) -> dict[str, str]:
 def test_a_feed_started_late_from_the_beginning_or_a_time_ends_like_a_live_one(
     database: str, nats_url: str, tmp_path: Path
 ) -> None:
-    live = ChannelFeedConnector("live", tmp_path / "live")
-    since = ChannelFeedConnector("since", tmp_path / "since")
-    late = ChannelFeedConnector("late", tmp_path / "late")
-    late_since = ChannelFeedConnector("late-since", tmp_path / "late-since")
+    live = ChannelFeedConnector("live", tmp_path / "live", PriceQueries())
+    since = ChannelFeedConnector("since", tmp_path / "since", PriceQueries())
+    late = ChannelFeedConnector("late", tmp_path / "late", PriceQueries())
+    late_since = ChannelFeedConnector("late-since", tmp_path / "late-since", PriceQueries())
 
     async def scenario() -> datetime:
         async with (
@@ -113,14 +114,14 @@ def test_a_feed_started_late_from_the_beginning_or_a_time_ends_like_a_live_one(
     # The feeds say something, and the cut made a difference
     web = (tmp_path / "live" / "web.csv").read_text().splitlines()
     assert web == [
-        "sku,gtin,title,available,price,currency",
-        "NEW-1,,New shoe,6,,",
-        "OLD-1,4006381333931,Old shirt,9,,",
+        "sku,gtin,title,available,price,list_price,currency",
+        "NEW-1,,New shoe,6,,,",
+        "OLD-1,4006381333931,Old shirt,9,,,",
     ]
     # Started mid-stream, it knows OLD-1 only by the stock it saw arrive
     assert (tmp_path / "since" / "outlet.csv").read_text().splitlines()[1:] == [
-        "NEW-1,,New shoe,0,,",
-        "OLD-1,,,5,,",
+        "NEW-1,,New shoe,0,,,",
+        "OLD-1,,,5,,,",
     ]
     assert not (tmp_path / "since" / "market.csv").exists()
 
@@ -147,9 +148,9 @@ async def wait_handled_after(database: str, connector: str, cut: datetime) -> No
 def test_a_feed_gets_history_beyond_jetstream_retention_from_postgresql(
     database: str, nats_url: str, tmp_path: Path
 ) -> None:
-    live = ChannelFeedConnector("live", tmp_path / "live")
-    late = ChannelFeedConnector("late", tmp_path / "late")
-    lost = ChannelFeedConnector("lost", tmp_path / "lost")
+    live = ChannelFeedConnector("live", tmp_path / "live", PriceQueries())
+    late = ChannelFeedConnector("late", tmp_path / "late", PriceQueries())
+    lost = ChannelFeedConnector("lost", tmp_path / "lost", PriceQueries())
 
     async def scenario() -> tuple[list[int], list[int]]:
         async with running(live, database, nats_url, Start("beginning")):
