@@ -8,6 +8,7 @@ from decimal import Decimal
 import psycopg
 from psycopg.sql import SQL, Identifier
 
+from projections.atp_queries import SERVED_ATP
 from projections.price_queries import PriceQueries
 
 
@@ -20,6 +21,13 @@ class DemandReadModels:
         self.conninfo = conninfo
         self.atp_schema = Identifier(atp_schema)
         self.prices = prices or PriceQueries()
+        # The figure the availability API serves: a lapsed hold counts as free.
+        self._atp = SQL(
+            "SELECT {served}, a.log_position FROM {s}.availability a "
+            "WHERE a.channel = %s AND a.sku = %s"
+        ).format(
+            served=SQL(SERVED_ATP).format(s=self.atp_schema, now=SQL("now()")), s=self.atp_schema
+        )
 
     def rules(self) -> list[str]:
         with psycopg.connect(self.conninfo, autocommit=True) as conn:
@@ -27,12 +35,7 @@ class DemandReadModels:
 
     def atp(self, channel: str, sku: str) -> tuple[int, int] | None:
         with psycopg.connect(self.conninfo, autocommit=True) as conn:
-            row = conn.execute(
-                SQL(
-                    "SELECT atp, log_position FROM {}.availability WHERE channel = %s AND sku = %s"
-                ).format(self.atp_schema),
-                (channel, sku),
-            ).fetchone()
+            row = conn.execute(self._atp, (channel, sku)).fetchone()
         return None if row is None else (int(row[0]), int(row[1]))
 
     def list_price(self, channel: str, currency: str, sku: str, at: datetime) -> Decimal | None:

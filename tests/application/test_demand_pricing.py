@@ -3,7 +3,8 @@
 from __future__ import annotations
 
 import json
-from datetime import UTC, datetime
+import time
+from datetime import UTC, datetime, timedelta
 from decimal import Decimal
 
 import psycopg
@@ -91,3 +92,31 @@ def test_two_processes_racing_write_one_move(services: Services) -> None:
     second.run_once(now)  # same ATP position, same target: the idempotency key answers
     versions = services.pricing.price_list("web", "EUR").versions
     assert len(versions) == 3  # opened, activated, one move
+
+
+def test_a_lapsed_hold_counts_as_free_stock_for_the_rule(services: Services) -> None:
+    # Given 10 in stock, 8 of them held by a hold that lapses in a moment
+    _given_a_sku_with_a_rule(services, stock=10)
+    now = datetime.now(UTC)
+    services.inventory.reserve(
+        "TEE",
+        "r-1",
+        "WH",
+        8,
+        reference="o-1",
+        now=now,
+        channel="web",
+        expires_at=now + timedelta(seconds=1),
+    )
+    settle(services)
+    view = DemandReadModels(services.follower.conninfo)
+    held = view.atp("web", "TEE")
+    assert held is not None
+    assert held[0] == 2
+    # When the hold has lapsed, before any timer released it
+    time.sleep(1.2)
+    # Then the rule sees the ATP a channel is promised: all 10
+    lapsed = view.atp("web", "TEE")
+    assert lapsed is not None
+    assert lapsed[0] == 10
+    assert services.inventory.stock("TEE").at("WH").reserved == 8  # still held in the log
