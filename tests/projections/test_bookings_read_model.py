@@ -141,7 +141,10 @@ def _workload(bookings: Bookings, seed: int, steps: int) -> datetime:
     app.set_allotment("R-A", "agency", 3)
     app.set_allotment("R-B", "agency", 1)
     app.set_channel_rules("R-A", "ota", [NIGHTS[5]], 1)
-    held: list[tuple[str, str]] = []
+    # One rebooking for certain: under load the random modifies can all land on lapsed holds.
+    bookings.hold("web", "WEB-MOVED", "R-A", [NIGHTS[0]], quantity=1, expires_at=None)
+    app.modify("web", "WEB-MOVED", [NIGHTS[1]], 1)
+    held: list[tuple[str, str]] = [("web", "WEB-MOVED")]
     latest = datetime.now(UTC)
     actions = ["hold"] * 8 + ["confirm"] * 3 + ["cancel", "modify", "modify", "settings"]
     for step in range(steps):
