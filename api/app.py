@@ -17,6 +17,7 @@ from litestar.plugins.prometheus import PrometheusConfig, PrometheusController
 from api.auth import admits, authorize
 from api.middleware import request_id_middleware
 from api.problems import EXCEPTION_HANDLERS
+from api.routes.audit import AuditController
 from api.routes.availability import AvailabilityController
 from api.routes.bookings import (
     BookingController,
@@ -60,6 +61,7 @@ ROUTES: list[Any] = [
     BookingPlacementController,
     BookingController,
     BookingReadController,
+    AuditController,
     live,
     ready,
 ]

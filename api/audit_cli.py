@@ -13,10 +13,16 @@ import json
 import os
 import sys
 import threading
+from datetime import UTC, datetime
 from pathlib import Path
+from typing import Any
+from uuid import UUID
 
 import psycopg
 
+from domain.booking import booking_id
+from domain.order import order_id
+from infrastructure.audit.bundle_check import check_bundle
 from infrastructure.audit.checkpoints import Checkpointer, export, read_checkpoints
 from infrastructure.audit.signing import (
     KEY_VARIABLE,
@@ -25,11 +31,14 @@ from infrastructure.audit.signing import (
     key_id,
     load_signer,
     parse_key,
+    public_key,
     trusted_key,
 )
 from infrastructure.audit.verify import Report, Verifier
 from infrastructure.servers import running_servers
 from infrastructure.settings import get_settings
+from projections.bundle import booking_bundle, order_bundle
+from projections.bundle_html import render_html
 
 INTERVAL_VARIABLE = "LEDGERLINE_AUDIT_CHECKPOINT_SECONDS"
 
@@ -148,6 +157,74 @@ def cmd_export(args: argparse.Namespace) -> int:
     return 0
 
 
+def subject_id(kind: str, text: str) -> UUID:
+    """An order or booking id: its UUID, or ``CHANNEL/NUMBER`` (the channel's own number)."""
+    channel, slash, number = text.partition("/")
+    if not slash:
+        return UUID(text)
+    return order_id(channel, number) if kind == "order" else booking_id(channel, number)
+
+
+async def _make_bundle(database_url: str, kind: str, subject: UUID) -> dict[str, Any]:
+    async with await psycopg.AsyncConnection.connect(database_url, autocommit=True) as conn:
+        key = await public_key(conn)
+        make = order_bundle if kind == "order" else booking_bundle
+        return await make(conn, subject, key, datetime.now(UTC))
+
+
+def cmd_bundle(args: argparse.Namespace) -> int:
+    """Write the dispute bundle of an order or a booking (JSON; ``--html`` for reading)."""
+    try:
+        subject = subject_id(args.kind, args.id)
+    except ValueError:
+        print(f"not an id or CHANNEL/NUMBER: {args.id!r}", file=sys.stderr)
+        return 2
+    with running_servers(get_settings()) as urls:
+        if args.checkpoint:  # sign the log up to now first, so the bundle is anchored
+            Checkpointer(urls.database_url, urls.nats_url).run_once()
+        bundle = asyncio.run(_make_bundle(urls.database_url, args.kind, subject))
+    Path(args.output).write_text(json.dumps(bundle, indent=2, sort_keys=True) + "\n")
+    if args.html:
+        Path(args.html).write_text(render_html(bundle))
+    unanchored = [log for log, proof in bundle["proofs"].items() if proof["checkpoint"] is None]
+    print(f"{args.kind} {subject}: {len(bundle['events'])} events, digest {bundle['digest']}")
+    if unanchored:
+        print(
+            f"no signed checkpoint covers it yet in {', '.join(unanchored)}: run "
+            "'ledgerline audit checkpoint' (or pass --checkpoint) and make it again",
+            file=sys.stderr,
+        )
+    return 0
+
+
+def cmd_verify_bundle(args: argparse.Namespace) -> int:
+    """Verify a bundle file offline (no database): exit 0 if it holds, 1 naming what fails."""
+    try:
+        bundle = json.loads(Path(args.file).read_text())
+    except (OSError, ValueError) as error:
+        print(f"cannot read {args.file}: {error}")
+        return 1
+    try:
+        trusted = parse_key(args.public_key) if args.public_key else None
+    except ValueError as error:
+        print(f"--public-key: {error}")
+        return 1
+    problems = check_bundle(bundle, trusted)
+    for problem in problems:
+        print(problem)
+    if problems:
+        print(f"{args.file}: {len(problems)} problems: NOT verified")
+        return 1
+    events = len(bundle["events"])
+    logs = ", ".join(
+        f"{log} to checkpoint {proof['checkpoint']['position']}"
+        for log, proof in sorted(bundle["proofs"].items())
+    )
+    whose = "the given key" if trusted else "the key the bundle names (pass --public-key)"
+    print(f"{args.file}: verified: {events} events; {logs}; signed by {whose}")
+    return 0
+
+
 def add_audit_commands(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     audit = sub.add_parser("audit", help="tamper evidence: verify, checkpoints, keys")
     audit_sub = audit.add_subparsers(dest="action", required=True)
@@ -177,3 +254,20 @@ def add_audit_commands(sub: argparse._SubParsersAction[argparse.ArgumentParser])
     )
     exporter.add_argument("--output", "-o", default=None, help="file (default: stdout)")
     exporter.set_defaults(func=cmd_export)
+    bundle = audit_sub.add_parser("bundle", help="write the dispute bundle of an order or booking")
+    bundle.add_argument("kind", choices=["order", "booking"])
+    bundle.add_argument("id", help="its UUID, or CHANNEL/NUMBER (order number, booking reference)")
+    bundle.add_argument("--output", "-o", required=True, help="the JSON file to write")
+    bundle.add_argument("--html", default=None, metavar="FILE", help="also a readable page")
+    bundle.add_argument(
+        "--checkpoint", action="store_true", help="sign a checkpoint of every log first"
+    )
+    bundle.set_defaults(func=cmd_bundle)
+    check = audit_sub.add_parser(
+        "verify-bundle", help="verify a bundle file offline (no database needed)"
+    )
+    check.add_argument("file")
+    check.add_argument(
+        "--public-key", default=None, help="the key checkpoints must be signed with (hex)"
+    )
+    check.set_defaults(func=cmd_verify_bundle)

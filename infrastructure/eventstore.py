@@ -36,6 +36,7 @@ from psycopg.sql import SQL, Identifier
 from application.context import SCHEMA_VERSION, context_of
 from application.idempotency import IdempotencyRecord, PendingAnswer
 from application.processes import ProcessMark
+from infrastructure.audit import correlation
 from infrastructure.audit.writer import ChainWriter
 
 META = "_meta"
@@ -151,6 +152,10 @@ class LedgerRecorder(PostgresApplicationRecorder):
         # The audit hash chains, written in the events' transaction (decision 0013).
         self.chain = ChainWriter(datastore.schema, events_table_name)
         self.sql_create_statements.extend(self.chain.create_statements)
+        # The audit history's index by correlation id (infrastructure/audit/correlation.py).
+        self.sql_create_statements.extend(
+            correlation.create_statements(datastore.schema, events_table_name)
+        )
 
     def create_table(self) -> None:
         super().create_table()

@@ -95,7 +95,13 @@ class LogReader:
             ).format(hashes),
             (after, until if until is not None else 2**62, limit),
         )
-        rows = await cur.fetchall()
+        return await self.envelopes(conn, await cur.fetchall())
+
+    async def envelopes(
+        self, conn: psycopg.AsyncConnection[Any], rows: list[tuple[Any, ...]]
+    ) -> list[Envelope]:
+        """Envelopes of ``(position, stream, version, topic, state, hash, prev_hash)`` rows
+        of this log (the audit history reads streams and correlations this way too)."""
         decoded = []
         for position, stream, version, topic, state, hash_, prev_hash in rows:
             event, meta = self.mapper.decode(StoredEvent(stream, version, topic, bytes(state)))

@@ -180,3 +180,17 @@ def trusted_key(conn: psycopg.Connection[Any]) -> bytes | None:
         return None
     row = conn.execute("SELECT seed FROM audit_signing_key WHERE id = 1").fetchone()
     return Signer(bytes(row[0])).public_key if row else None
+
+
+async def public_key(conn: psycopg.AsyncConnection[Any]) -> str | None:
+    """The configured public key (hex), as :func:`trusted_key`, read without writing."""
+    seed = configured_seed()
+    if seed is not None:
+        return Signer(seed).public_key.hex()
+    cur = await conn.execute("SELECT to_regclass('audit_signing_key')")
+    row = await cur.fetchone()
+    if row is None or row[0] is None:
+        return None
+    cur = await conn.execute("SELECT seed FROM audit_signing_key WHERE id = 1")
+    row = await cur.fetchone()
+    return None if row is None else Signer(bytes(row[0])).public_key.hex()

@@ -19,6 +19,9 @@ from structlog.testing import capture_logs
 
 from api.app import create_app
 from api.services import Services
+from domain.booking import booking_id
+from domain.inventory import Inventory
+from domain.order import order_id
 from tests.conftest import bearer, issue_key, settle
 
 ROLES = ["admin", "operator", "auditor", "channel:chan-a", "connector:feeds"]
@@ -171,6 +174,25 @@ def _booking_for(confirmed: bool = False) -> Callable[[TestClient[Litestar], int
         return {"ref": reference, "number": number}
 
     return prepare
+
+
+AUDITORS = {"admin", "auditor"}
+AUDIT_STREAM = f"/v1/audit/streams/inventory/{Inventory.create_id('SKU-1')}"
+LATER = "2030-01-01T00:00:00Z"
+
+
+def _audited(
+    prepare: Callable[[TestClient[Litestar], int], dict[str, str]],
+) -> Callable[[TestClient[Litestar], int], dict[str, str]]:
+    """The order's or booking's stream id, for the audit routes that take it."""
+
+    def ids(client: TestClient[Litestar], n: int) -> dict[str, str]:
+        names = prepare(client, n)
+        if "num" in names:
+            return {**names, "oid": str(order_id("chan-a", names["num"]))}
+        return {**names, "bid": str(booking_id("chan-a", names["ref"]))}
+
+    return ids
 
 
 OPS: dict[str, Op] = {
@@ -428,6 +450,22 @@ OPS: dict[str, Op] = {
         },
         prepare=_order_for(*SHIPPED),
     ),
+    "getAuditStreamEvents": Op("GET", AUDIT_STREAM + "/events", AUDITORS),
+    "getAuditLogEvents": Op("GET", "/v1/audit/logs/inventory/events?after=0", AUDITORS),
+    "getAuditCorrelation": Op("GET", "/v1/audit/correlations/c-{n}", AUDITORS),
+    "getAuditState": Op("GET", AUDIT_STREAM + "/state?version=1", AUDITORS),
+    "getAuditAvailabilityAt": Op(
+        "GET", "/v1/audit/channels/chan-a/availability?sku=SKU-1&at=" + LATER, AUDITORS
+    ),
+    "getAuditPricesAt": Op(
+        "GET", "/v1/audit/channels/chan-a/prices?sku=SKU-1&at=" + LATER, AUDITORS
+    ),
+    "getOrderBundle": Op(
+        "GET", "/v1/audit/orders/{oid}/bundle", AUDITORS, prepare=_audited(_order_for())
+    ),
+    "getBookingBundle": Op(
+        "GET", "/v1/audit/bookings/{bid}/bundle", AUDITORS, prepare=_audited(_booking_for())
+    ),
 }
 
 
@@ -541,6 +579,10 @@ def test_a_channel_key_reaches_nothing_of_another_channel(
         ("POST", f"/v1/skus/SKU-1/reservations/{b_reservation}/commit", {}),
         ("GET", "/v1/skus/SKU-1/stock", None),  # shows every channel's figures
         ("GET", "/v1/channels", None),
+        # the audit reads span every channel: no channel key reads them, not even its own
+        ("GET", f"/v1/audit/channels/chan-b/availability?sku=SKU-1&at={LATER}", None),
+        ("GET", f"/v1/audit/channels/chan-a/prices?sku=SKU-1&at={LATER}", None),
+        ("GET", "/v1/audit/logs/inventory/events", None),
     ]
     for method, path, body in attempts:
         answer = client.request(method, path, json=body, headers=channel_a)
