@@ -129,7 +129,7 @@ async def _raw_round_trips(nats_url: str, count: int, interval: float) -> list[f
 
 
 def fanout(urls: ServerUrls, quick: bool) -> Result:
-    rate, seconds, writers = (200, 3.0, 4) if quick else (1000, 10.0, 4)
+    rate, seconds, writers = (100, 2.0, 4) if quick else (1000, 10.0, 4)
     seen: dict[int, float] = {}  # log position -> when the connector's handler ran
     streamed: dict[int, float] = {}  # log position -> when JetStream stored it (relay's part)
 
