@@ -4,19 +4,25 @@ from __future__ import annotations
 
 import threading
 import time
+from collections.abc import Callable
 
 from application.inventory import InventoryApp
 
 
 def paced_receives(
-    app: InventoryApp, rate: float, seconds: float, writers: int, skus: int
+    app: InventoryApp,
+    rate: float,
+    seconds: float,
+    writers: int,
+    skus: int,
+    clock: Callable[[], float] = time.perf_counter,
 ) -> tuple[list[tuple[int, float]], float]:
     """Receive one unit of ``SKU-<n % skus>`` at WH1 ``rate`` times a second for ``seconds``.
 
     Write ``n`` is due at ``start + n / rate`` and taken by writer ``n % writers``; a writer
     that falls behind does not sleep until it has caught up, so the achieved rate shows how
     far the application layer keeps up. Returns (log position, when the command returned)
-    per write, and the achieved rate.
+    per write (by ``clock``), and the achieved rate.
     """
     interval = 1.0 / rate
     total = int(rate * seconds)
@@ -34,7 +40,7 @@ def paced_receives(
                 return  # far behind: stop rather than run for minutes
             outcome = app.receive(f"SKU-{n % skus}", "WH1", 1)
             assert outcome.position is not None
-            commits[i].append((outcome.position, time.perf_counter()))
+            commits[i].append((outcome.position, clock()))
 
     threads = [threading.Thread(target=writer, args=(i,)) for i in range(writers)]
     for thread in threads:

@@ -1,19 +1,23 @@
 """Fan-out latency: commit -> connector handler, through the real relay, JetStream and the
 connector runtime, at a fixed write rate; versus raw JetStream publish -> consume round trips.
 
-The writer, the relay and the connector run as they do in ``ledgerline up`` and
-``ledgerline connector run``: the relay on an event loop of its own thread, the connector on
-another (one process here, so both ends read the same clock). The connector is a real
-``ConnectorRunner`` with its dedup record written in the handler's transaction; its handler
-only notes when it saw each log position.
+The writers and the relay run as in ``ledgerline up`` (the relay on an event loop of its own
+thread, in the writers' process); the connector runs in a process of its own, as
+``ledgerline connector run`` does (``bench.fanout_connector``). It is a real
+``ConnectorRunner``, its dedup record written in the handler's transaction; its handler only
+notes when it saw each log position, by CLOCK_MONOTONIC, which both processes read.
 """
 
 from __future__ import annotations
 
 import asyncio
 import contextlib
+import subprocess
+import sys
+import tempfile
 import threading
 import time
+from pathlib import Path
 from typing import Any
 
 import msgspec
@@ -24,15 +28,12 @@ from application.inventory import InventoryApp
 from bench.harness import Result, fresh_database, summary_ms
 from bench.pacing import paced_receives
 from domain.network import ChannelKind, LocationKind
-from infrastructure.connectors.base import FunctionConnector
-from infrastructure.connectors.runtime import ConnectorRunner, Options
-from infrastructure.connectors.start import Start
-from infrastructure.envelope import Envelope
 from infrastructure.eventstore import application_env
 from infrastructure.relay import Relay
 from infrastructure.servers import ServerUrls
 
 SKUS = 50
+ROOT = Path(__file__).resolve().parents[2]
 RAW_STREAM = "BENCH_FANOUT_RAW"
 
 
@@ -128,52 +129,66 @@ async def _raw_round_trips(nats_url: str, count: int, interval: float) -> list[f
         await client.close()
 
 
+def _read_seen(path: Path, seen: dict[int, float]) -> bool:
+    """Positions (and times) the connector process logged so far; True once it is ready."""
+    ready = False
+    text = path.read_text() if path.exists() else ""
+    for line in text.split("\n")[:-1]:  # the last is empty, or a line still being written
+        if line == "ready":
+            ready = True
+        else:
+            position, when = line.split()
+            seen[int(position)] = float(when)
+    return ready
+
+
 def fanout(urls: ServerUrls, quick: bool) -> Result:
     rate, seconds, writers = (100, 2.0, 4) if quick else (1000, 10.0, 4)
     seen: dict[int, float] = {}  # log position -> when the connector's handler ran
     streamed: dict[int, float] = {}  # log position -> when JetStream stored it (relay's part)
 
-    async def record(envelope: Envelope) -> None:
-        seen[envelope.position] = time.perf_counter()
-
-    with fresh_database(urls) as db:
+    with fresh_database(urls) as db, tempfile.TemporaryDirectory() as tmp:
         app = InventoryApp(application_env(db, pool_size=writers + 1))
         relay = Relay(db, urls.nats_url, logs=("inventory",), poll_interval=0.2)
-        runner = ConnectorRunner(
-            FunctionConnector("bench-fanout", record, ("ledgerline.events.inventory.>",)),
-            db,
-            urls.nats_url,
-            Options(fetch_timeout=0.5, logs=("inventory",)),
-        )
-        relay_loop = _Loop("bench-relay", relay.run)
 
-        async def connector(stop: asyncio.Event) -> None:
-            # A core NATS subscriber beside the connector sees each event as the relay's
+        async def relaying(stop: asyncio.Event) -> None:
+            # A core NATS subscriber beside the relay sees each event as the relay's
             # publish is stored: it splits the latency into the relay's part and the rest.
             client = await nats.connect(urls.nats_url)
 
             async def on_event(message: Any) -> None:
-                streamed[msgspec.json.decode(message.data, type=_Position).position] = (
-                    time.perf_counter()
-                )
+                position = msgspec.json.decode(message.data, type=_Position).position
+                streamed[position] = time.monotonic()
 
             await client.subscribe("ledgerline.events.inventory.>", cb=on_event)
             try:
-                await runner.run(stop, Start("new"))
+                await relay.run(stop)
             finally:
                 await client.close()
 
-        connector_loop = _Loop("bench-connector", connector)
+        relay_loop = _Loop("bench-relay", relaying)
+        log = Path(tmp) / "handled.txt"
+        connector = subprocess.Popen(  # noqa: S603
+            [sys.executable, "-m", "bench.fanout_connector", db, urls.nats_url, str(log)],
+            cwd=ROOT,
+            stdout=subprocess.DEVNULL,
+            stderr=subprocess.DEVNULL,
+        )
         try:
-            _wait(runner.ready.is_set, "the connector to start")
+            _wait(lambda: _read_seen(log, seen) or connector.poll() is not None, "the connector")
+            if connector.poll() is not None:
+                raise RuntimeError("the fan-out bench's connector process did not start")
             _network(app)
             head = int(app.recorder.max_notification_id() or 0)
-            _wait(lambda: head in seen, "the network's events to reach the connector")
-            commits, achieved = paced_receives(app, rate, seconds, writers, SKUS)
+            _wait(lambda: _read_seen(log, seen) and head in seen, "the network's events")
+            commits, achieved = paced_receives(
+                app, rate, seconds, writers, SKUS, clock=time.monotonic
+            )
             last = max(position for position, _ in commits)
-            _wait(lambda: last in seen, "the timed events to reach the connector")
+            _wait(lambda: _read_seen(log, seen) and last in seen, "the timed events")
         finally:
-            connector_loop.close()
+            connector.terminate()
+            connector.wait(timeout=30)
             relay_loop.close()
             app.close()
     lags = [max(0.0, seen[position] - committed) for position, committed in commits]
