@@ -4,6 +4,10 @@ Writers of the same aggregate in this process queue on a lock (no wasted work); 
 other processes are caught by the event store's optimistic concurrency (the unique
 (stream, version) key) and retried on fresh state. A command's answer is recorded with its
 events when the caller gave an idempotency key, so a retry returns the first answer.
+
+Saves are grouped twice: the commands queued for one aggregate are decided and saved as one
+batch (decision 8), and the batches of different aggregates decided while a save is in
+flight are saved together in the next transaction (``GroupCommit``, decision 16).
 """
 
 from __future__ import annotations
@@ -77,6 +81,7 @@ class CommandRunner:
         self._store: IdempotencyStore = app.recorder
         self._lanes: dict[UUID, _Lane] = {}
         self._lanes_lock = threading.Lock()
+        self._group = GroupCommit(app)
 
     def scoped_key(self, request: Request) -> str | None:
         """The key an answer is recorded under: the client's key, scoped by its actor."""
@@ -262,9 +267,7 @@ class CommandRunner:
             for job, outcome, last in accepted
             if job.key is not None
         ]
-        with acting_per_event(contexts):
-            recordings = self._app.save(aggregate, idempotency=answers)
-        ids = [recording.notification.id for recording in recordings]
+        ids = self._group.save(aggregate, answers, contexts)
         return [ids[last] if last is not None else None for _, _, last in accepted]
 
     def _record_without_events(self, key: str | None, request: Request, outcome: Outcome) -> None:
@@ -276,6 +279,116 @@ class CommandRunner:
 
 
 MAX_BATCH = 100
+MAX_GROUP = 64  # lane batches saved in one transaction, at most
+
+
+@dataclass
+class _Save:
+    """One lane's decided batch, waiting for the group's transaction."""
+
+    aggregate: Any
+    answers: list[PendingAnswer]
+    contexts: dict[int, CommandContext]
+    done: threading.Event = field(default_factory=threading.Event)
+    lead: bool = False  # woken to commit for the group rather than with a result
+    ids: list[int] | None = None
+    error: BaseException | None = None
+
+
+class GroupCommit:
+    """Saves the decided batches of different aggregates of one application together.
+
+    The event store takes an exclusive table lock per insert, so its saves are serialised
+    anyway. While one is in flight, the batches decided meanwhile queue here; the caller
+    that finds no save in flight commits everything queued in one transaction, answers
+    each waiting caller only after that commit, and hands on to the next waiting one.
+    If the shared save fails, each batch is saved on its own, so one batch's failure (a
+    lost race, a key recorded by another process) reaches that batch's callers only.
+    """
+
+    def __init__(self, app: Application[UUID]) -> None:
+        self._app = app
+        self._lock = threading.Lock()
+        self._queue: deque[_Save] = deque()
+        self._busy = False
+
+    def save(
+        self,
+        aggregate: Any,
+        answers: list[PendingAnswer],
+        contexts: dict[int, CommandContext],
+    ) -> list[int]:
+        """Save ``aggregate``'s pending events and ``answers``; the events' log positions."""
+        mine = _Save(aggregate, answers, contexts)
+        with self._lock:
+            self._queue.append(mine)
+            leading = not self._busy
+            self._busy = True
+        if not leading:
+            mine.done.wait()
+        if mine.lead or leading:
+            self._commit()
+        if mine.error is not None:
+            raise mine.error
+        assert mine.ids is not None
+        return mine.ids
+
+    def _commit(self) -> None:
+        with self._lock:
+            group = [self._queue.popleft() for _ in range(min(MAX_GROUP, len(self._queue)))]
+        try:
+            if len(group) == 1 or not self._together(group):
+                for item in group:
+                    self._alone(item)
+        finally:
+            for item in group:
+                if item.ids is None and item.error is None:
+                    item.error = RuntimeError("the group's save was interrupted")
+                item.done.set()
+            with self._lock:
+                if self._queue:
+                    self._queue[0].lead = True
+                    self._queue[0].done.set()
+                else:
+                    self._busy = False
+
+    def _together(self, group: list[_Save]) -> bool:
+        """Save ``group`` in one transaction; False (nothing written) if that failed."""
+        pending = [list(item.aggregate.pending_events) for item in group]
+        answers: list[PendingAnswer] = []
+        contexts: dict[int, CommandContext] = {}
+        offset = 0
+        for item, events in zip(group, pending, strict=True):
+            answers += [
+                replace(a, event_index=None if a.event_index is None else a.event_index + offset)
+                for a in item.answers
+            ]
+            contexts.update(item.contexts)
+            offset += len(events)
+        try:
+            with acting_per_event(contexts):
+                recordings = self._app.save(
+                    *(item.aggregate for item in group), idempotency=answers
+                )
+        except Exception:
+            # One transaction: nothing was written. Give each its events back, save alone.
+            for item, events in zip(group, pending, strict=True):
+                item.aggregate.pending_events[:] = events
+            return False
+        ids = [recording.notification.id for recording in recordings]
+        offset = 0
+        for item, events in zip(group, pending, strict=True):
+            item.ids = ids[offset : offset + len(events)]
+            offset += len(events)
+        return True
+
+    def _alone(self, item: _Save) -> None:
+        try:
+            with acting_per_event(item.contexts):
+                recordings = self._app.save(item.aggregate, idempotency=item.answers)
+            item.ids = [recording.notification.id for recording in recordings]
+        except BaseException as error:  # the caller's own thread raises it
+            item.error = error
 
 
 @dataclass

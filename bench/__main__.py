@@ -8,7 +8,7 @@ import time
 from collections.abc import Callable
 
 from bench.harness import Result, servers, write
-from bench.scenarios import audit, reads, rebuild, writes
+from bench.scenarios import audit, fanout, reads, rebuild, writes
 from infrastructure.servers import ServerUrls
 
 SCENARIOS: dict[str, Callable[[ServerUrls, bool], Result]] = {
@@ -17,6 +17,7 @@ SCENARIOS: dict[str, Callable[[ServerUrls, bool], Result]] = {
     "append_16": lambda urls, quick: writes.append(urls, quick, clients=16),
     "read_api": reads.read_api,
     "projection_lag": reads.projection_lag,
+    "fanout": fanout.fanout,
     "rebuild": rebuild.rebuild,
     "audit_verify": audit.verify,
 }

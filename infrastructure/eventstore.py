@@ -11,6 +11,8 @@
 
 from __future__ import annotations
 
+import time
+import weakref
 from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
@@ -32,6 +34,7 @@ from psycopg.conninfo import conninfo_to_dict
 from psycopg.errors import CheckViolation
 from psycopg.rows import DictRow
 from psycopg.sql import SQL, Identifier
+from psycopg_pool import ConnectionPool
 
 from application.context import SCHEMA_VERSION, context_of
 from application.idempotency import IdempotencyRecord, PendingAnswer
@@ -107,6 +110,24 @@ def make_mapper() -> LedgerMapper:
 
 LARGE_BATCH_BYTES = 256 * 1024
 
+# A pooled connection is pinged before use only when it sat unused this long: a busy pool
+# (every command takes a connection two or three times) would otherwise pay one round trip
+# per take. A connection that died in between fails its statement, as without a ping.
+PING_AFTER_IDLE_SECONDS = 1.0
+
+
+def _ping_if_idle(conn: Any) -> None:
+    now = time.monotonic()
+    last = _last_checked.get(conn)
+    _last_checked[conn] = now
+    if last is None or now - last > PING_AFTER_IDLE_SECONDS:
+        ConnectionPool.check_connection(conn)
+
+
+# Keyed by connection, forgotten with it. The time is that of the last check, so the time
+# since is never shorter than the idle time: a connection idle too long is always pinged.
+_last_checked: weakref.WeakKeyDictionary[Any, float] = weakref.WeakKeyDictionary()
+
 
 class LedgerRecorder(PostgresApplicationRecorder):
     """Application recorder that also keeps idempotency answers, atomically with events."""
@@ -115,6 +136,9 @@ class LedgerRecorder(PostgresApplicationRecorder):
         self, datastore: PostgresDatastore, *, events_table_name: str = "stored_events"
     ) -> None:
         super().__init__(datastore, events_table_name=events_table_name)
+        if datastore.pre_ping:
+            # psycopg_pool keeps the check callable here; it takes no other hook for it.
+            datastore.pool._check = _ping_if_idle
         prefix = events_table_name.removesuffix("_events")
         self.idempotency_table = Identifier(datastore.schema, f"{prefix}_idempotency")
         self.sql_create_statements.append(

@@ -13,15 +13,24 @@ has lapsed; ``projections.atp_queries`` adds lapsed holds at read time.
 
 Each ``availability`` row remembers the log position of the event that last changed its
 figure, so a channel can poll "what changed since my cursor" cheaply. Rows are recomputed by
-one SQL statement per event, and only rows whose stored figures changed are touched; applying
-events one by one makes the result independent of batch boundaries, so a rebuild from
-position 0 equals the live tables row for row. Events without a handler here (an
+one SQL statement per event, and only rows whose stored figures changed are touched; the
+result is that of applying events one by one, whatever the batch boundaries, so a rebuild
+from position 0 equals the live tables row for row.
+
+A batch (a rebuild's, or a follower's catching up) folds each run of at least ``fold_from``
+plain stock movements in memory instead (see ``apply_batch``): it loads the touched SKUs'
+rows once, replays the run event by event on them with the same rules as the SQL, and
+writes the final rows with one statement per table. The rows it writes are those the
+event-by-event path would leave, log positions included. Events without a handler here (an
 Allocation's, which change no stock figure) are skipped; the tracking position still passes
 them.
 """
 
 from __future__ import annotations
 
+from collections.abc import Sequence
+from dataclasses import dataclass
+from datetime import datetime
 from typing import Any
 from uuid import UUID
 
@@ -30,6 +39,7 @@ from psycopg.sql import SQL, Identifier
 
 from domain.inventory import Inventory
 from domain.network import Channel, Location
+from infrastructure.eventstore import EventMeta
 from projections.schema import SchemaProjection, event_class
 
 LOG = "inventory"
@@ -127,13 +137,61 @@ RETURNING st.location
 """
 
 
+# The fold's reads and writes: the touched SKUs' rows in, the final rows out.
+FOLD_STOCK = """
+SELECT sku, location, on_hand, reserved, expiring, next_expiry FROM {s}.stock
+WHERE sku = ANY(%s)
+"""
+FOLD_AVAILABILITY = """
+SELECT channel, sku, atp, log_position, pooled, expiring, next_expiry FROM {s}.availability
+WHERE sku = ANY(%s)
+"""
+FOLD_WRITE_STOCK = """
+INSERT INTO {s}.stock AS st (sku, location, on_hand, reserved)
+SELECT * FROM unnest(%s::text[], %s::text[], %s::bigint[], %s::bigint[])
+ON CONFLICT (sku, location) DO UPDATE
+    SET on_hand = EXCLUDED.on_hand, reserved = EXCLUDED.reserved
+"""
+FOLD_WRITE_AVAILABILITY = """
+INSERT INTO {s}.availability AS a
+    (channel, sku, atp, log_position, pooled, expiring, next_expiry)
+SELECT * FROM unnest(%s::text[], %s::text[], %s::bigint[], %s::bigint[], %s::bigint[],
+                     %s::bigint[], %s::timestamptz[])
+ON CONFLICT (channel, sku) DO UPDATE
+    SET atp = EXCLUDED.atp, log_position = EXCLUDED.log_position, pooled = EXCLUDED.pooled,
+        expiring = EXCLUDED.expiring, next_expiry = EXCLUDED.next_expiry
+"""
+
+
+@dataclass
+class _Stock:
+    on_hand: int
+    reserved: int
+    expiring: int
+    next_expiry: datetime | None
+
+
+@dataclass
+class _Figure:
+    atp: int
+    log_position: int
+    pooled: int
+    expiring: int
+    next_expiry: datetime | None
+
+
 class AtpProjection(SchemaProjection):
-    """Builds the ATP read model in PostgreSQL schema ``schema``."""
+    """Builds the ATP read model in PostgreSQL schema ``schema``.
+
+    ``fold_from``: the shortest run of stock movements in a batch that is folded in memory
+    (shorter runs, as a live follower mostly sees, cost fewer statements one by one).
+    """
 
     tables = TABLES
 
-    def __init__(self, schema: str = "atp") -> None:
+    def __init__(self, schema: str = "atp", *, fold_from: int = 8) -> None:
         super().__init__("atp", schema, LOG)
+        self.fold_from = fold_from
         self._skus: dict[UUID, str] = {}
         self._channels: dict[UUID, str] = {}
         self.handlers = {
@@ -155,6 +213,152 @@ class AtpProjection(SchemaProjection):
             event_class(Inventory, "SafetyBufferSet"): self._safety_buffer_set,
             event_class(Inventory, "ReorderPolicySet"): self._reorder_policy_set,
         }
+        self._received = event_class(Inventory, "StockReceived")
+        self._adjusted = event_class(Inventory, "StockAdjusted")
+        self._returned = event_class(Inventory, "StockReturned")
+        self._transferred = event_class(Inventory, "StockTransferred")
+        self._reserved = event_class(Inventory, "StockReserved")
+        self._released = event_class(Inventory, "ReservationReleased")
+        self._committed = event_class(Inventory, "ReservationCommitted")
+
+    # -- batches ---------------------------------------------------------------------------
+
+    def apply_batch(
+        self, cur: psycopg.Cursor[Any], items: Sequence[tuple[Any, EventMeta, int]]
+    ) -> None:
+        """Apply a batch in log order, folding runs of plain stock movements."""
+        run: list[tuple[Any, EventMeta, int]] = []
+        for item in items:
+            if self._deltas(item[0]) is not None:
+                run.append(item)
+                continue
+            self._fold(cur, run)
+            run = []
+            self.apply(cur, *item)
+        self._fold(cur, run)
+
+    def _deltas(self, e: Any) -> list[tuple[str, int, int]] | None:
+        """(location, on hand, reserved) changes of a plain stock movement; None for any
+        other event (those touching holds with an expiry, the network, buffers ...)."""
+        kind = type(e)
+        if kind in (self._received, self._returned):
+            return [(e.location, e.quantity, 0)]
+        if kind is self._adjusted:
+            return [(e.location, e.delta, 0)]
+        if kind is self._transferred:
+            return [(e.source, -e.quantity, 0), (e.destination, e.quantity, 0)]
+        if kind is self._reserved and e.expires_at is None:
+            return [(e.location, 0, e.quantity)]
+        if kind is self._released:
+            return [(e.location, 0, -e.quantity)]
+        if kind is self._committed:
+            return [(e.location, -e.quantity, -e.quantity)]
+        return None
+
+    def _fold(self, cur: psycopg.Cursor[Any], run: list[tuple[Any, EventMeta, int]]) -> None:
+        """Apply a run of plain stock movements as the handlers would, one statement per
+        table. A SKU with a hold that carries an expiry goes event by event (a release or
+        commit may have to take from that hold)."""
+        if len(run) < max(1, self.fold_from):
+            for item in run:
+                self.apply(cur, *item)
+            return
+        by_sku: dict[str, list[tuple[Any, EventMeta, int]]] = {}
+        for item in run:
+            by_sku.setdefault(self._sku(cur, item[0].originator_id), []).append(item)
+        skus = list(by_sku)
+        stock: dict[str, dict[str, _Stock]] = {sku: {} for sku in skus}
+        for sku, location, on_hand, reserved, expiring, next_expiry in cur.execute(
+            self.sql(FOLD_STOCK), (skus,)
+        ):
+            stock[sku][location] = _Stock(on_hand, reserved, expiring, next_expiry)
+        figures: dict[str, dict[str, _Figure]] = {sku: {} for sku in skus}
+        for channel, sku, atp, log_position, pooled, expiring, next_expiry in cur.execute(
+            self.sql(FOLD_AVAILABILITY), (skus,)
+        ):
+            figures[sku][channel] = _Figure(atp, log_position, pooled, expiring, next_expiry)
+        channels = [row[0] for row in cur.execute(self.sql("SELECT code FROM {s}.channels"))]
+        feeds: dict[str, list[str]] = {channel: [] for channel in channels}
+        for channel, location in cur.execute(
+            self.sql("SELECT channel, location FROM {s}.channel_locations")
+        ):
+            feeds.setdefault(channel, []).append(location)
+        buffers = {
+            (channel, sku): quantity
+            for channel, sku, quantity in cur.execute(
+                self.sql("SELECT channel, sku, quantity FROM {s}.buffers WHERE sku = ANY(%s)"),
+                (skus,),
+            )
+        }
+
+        stock_rows: list[tuple[str, str, int, int]] = []
+        figure_rows: list[tuple[str, str, int, int, int, int, datetime | None]] = []
+        for sku, items in by_sku.items():
+            rows = stock[sku]
+            if any(row.expiring > 0 for row in rows.values()):
+                for item in items:
+                    self.apply(cur, *item)
+                continue
+            touched: set[str] = set()
+            changed: set[str] = set()
+            for e, _, position in items:
+                for location, on_hand, reserved in self._deltas(e) or ():
+                    row = rows.get(location)
+                    if row is None:
+                        rows[location] = _Stock(on_hand, reserved, 0, None)
+                    else:
+                        row.on_hand += on_hand
+                        row.reserved += reserved
+                    touched.add(location)
+                for channel in channels:
+                    if self._refigure(
+                        figures[sku], channel, rows, feeds[channel], buffers, sku, position
+                    ):
+                        changed.add(channel)
+            stock_rows += [
+                (sku, loc, rows[loc].on_hand, rows[loc].reserved) for loc in sorted(touched)
+            ]
+            for channel in sorted(changed):
+                f = figures[sku][channel]
+                figure_rows.append(
+                    (channel, sku, f.atp, f.log_position, f.pooled, f.expiring, f.next_expiry)
+                )
+        if stock_rows:
+            cur.execute(
+                self.sql(FOLD_WRITE_STOCK), [list(c) for c in zip(*stock_rows, strict=True)]
+            )
+        if figure_rows:
+            cur.execute(
+                self.sql(FOLD_WRITE_AVAILABILITY), [list(c) for c in zip(*figure_rows, strict=True)]
+            )
+
+    @staticmethod
+    def _refigure(
+        figures: dict[str, _Figure],
+        channel: str,
+        rows: dict[str, _Stock],
+        feed: list[str],
+        buffers: dict[tuple[str, str], int],
+        sku: str,
+        position: int,
+    ) -> bool:
+        """RECOMPUTE for one (channel, SKU) in memory; True if its row changed."""
+        fed = [rows[location] for location in feed if location in rows]
+        pooled = sum(r.on_hand - r.reserved for r in fed) - buffers.get((channel, sku), 0)
+        expiring = sum(r.expiring for r in fed)
+        expiries = [r.next_expiry for r in fed if r.next_expiry is not None]
+        next_expiry = min(expiries) if expiries else None
+        atp = max(0, pooled)
+        old = figures.get(channel)
+        if old is None:
+            figures[channel] = _Figure(atp, position, pooled, expiring, next_expiry)
+            return True
+        if (old.pooled, old.expiring, old.next_expiry) == (pooled, expiring, next_expiry):
+            return False
+        if old.atp != atp or old.expiring > 0 or expiring > 0:
+            old.log_position = position
+        old.atp, old.pooled, old.expiring, old.next_expiry = atp, pooled, expiring, next_expiry
+        return True
 
     # -- network ---------------------------------------------------------------------------
 

@@ -78,6 +78,15 @@ class AtpQueries:
             "SELECT a.sku, a.atp, a.log_position, " + LAPSED_FLAG + " "
             "FROM {s}.availability a WHERE a.channel = %s AND a.sku = ANY(%s) ORDER BY a.sku"
         )
+        # The availability route's whole read in one round trip: whether the channel exists,
+        # the read model's position, and the rows (one row of NULLs when there are none).
+        self._channel_availability = self._sql(
+            "SELECT EXISTS (SELECT 1 FROM {s}.channels WHERE code = %(channel)s), "  # noqa: S608
+            "(SELECT position FROM {s}.tracking WHERE log = %(log)s), "
+            "a.sku, a.atp, a.log_position, " + LAPSED_FLAG + " "
+            "FROM (SELECT) one LEFT JOIN {s}.availability a "
+            "ON a.channel = %(channel)s AND a.sku = ANY(%(skus)s) ORDER BY a.sku"
+        )
         self._lapsed_again = self._sql(
             "SELECT a.sku, {served}, a.log_position FROM {s}.availability a "
             "WHERE a.channel = %s AND a.sku = ANY(%s)"
@@ -123,6 +132,19 @@ class AtpQueries:
         """ATP of ``skus`` on ``channel``; SKUs the channel does not know are left out."""
         cur = await conn.execute(self._availability, (channel, skus))
         return await self._served_items(conn, channel, await cur.fetchall())
+
+    async def channel_availability(
+        self, conn: AsyncConnection[Any], channel: str, skus: list[str]
+    ) -> tuple[bool, int, list[dict[str, Any]]]:
+        """Whether ``channel`` exists, the position the read model reached, and the ATP of
+        ``skus`` on it (as ``availability``): one round trip unless a hold lapsed."""
+        cur = await conn.execute(
+            self._channel_availability, {"channel": channel, "log": LOG, "skus": skus}
+        )
+        rows = await cur.fetchall()
+        exists, position = bool(rows[0][0]), int(rows[0][1] or 0)
+        found = [row[2:] for row in rows if row[2] is not None]
+        return exists, position, await self._served_items(conn, channel, found)
 
     async def changes(
         self, conn: AsyncConnection[Any], channel: str, after: Cursor | None, limit: int

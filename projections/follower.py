@@ -1,7 +1,8 @@
 """Follow an application's notification log into a projection, exactly once.
 
-Each batch is one transaction: the projection's rows and its tracking position commit
-together, so a crash replays at most an uncommitted batch, never applies an event twice.
+Each batch is one transaction with one tracking write: the projection's rows and its
+tracking position commit together, so a crash replays at most an uncommitted batch, never
+applies an event twice.
 The event store commits notification ids in order (its table lock), so reading
 ``id > position`` never passes over an event that commits later.
 
@@ -76,11 +77,21 @@ class Follower:
             with conn.transaction(), conn.cursor() as cur:
                 start = self.projection.position(conn, lock=True)
                 rows = cur.execute(self._select, (start, self.batch_size)).fetchall()
-                for notification_id, originator_id, version, topic, state in rows:
-                    event, meta = self.mapper.decode(
-                        StoredEvent(originator_id, version, topic, bytes(state))
+                decoded = [
+                    (
+                        *self.mapper.decode(
+                            StoredEvent(originator_id, version, topic, bytes(state))
+                        ),
+                        notification_id,
                     )
-                    self.projection.apply(cur, event, meta, notification_id)
+                    for notification_id, originator_id, version, topic, state in rows
+                ]
+                apply_batch = getattr(self.projection, "apply_batch", None)
+                if apply_batch is not None:
+                    apply_batch(cur, decoded)
+                else:
+                    for event, meta, position in decoded:
+                        self.projection.apply(cur, event, meta, position)
                 if rows:
                     self.projection.advance(cur, rows[-1][0])
             total += len(rows)

@@ -3,6 +3,7 @@ follows, and one handler per event type, applied inside the follower's transacti
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from typing import Any
 
 import psycopg
@@ -67,3 +68,10 @@ class SchemaProjection:
         handler = self.handlers.get(type(event))
         if handler is not None:
             handler(cur, event, position)
+
+    def apply_batch(
+        self, cur: psycopg.Cursor[Any], items: Sequence[tuple[Any, EventMeta, int]]
+    ) -> None:
+        """Apply a batch of (event, meta, position) in log order; a read model may fold it."""
+        for event, meta, position in items:
+            self.apply(cur, event, meta, position)

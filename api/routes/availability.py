@@ -41,10 +41,11 @@ class AvailabilityController(Controller):
         for code in sku:
             check_code(code, "sku")
         async with services.read_pool.connection() as conn:
-            exists, position = await services.queries.channel_and_position(conn, channel)
-            if not exists:
-                raise UnknownChannel(f"no channel {channel!r}", channel=channel)
-            items = await services.queries.availability(conn, channel, sorted(set(sku)))
+            exists, position, items = await services.queries.channel_availability(
+                conn, channel, sorted(set(sku))
+            )
+        if not exists:
+            raise UnknownChannel(f"no channel {channel!r}", channel=channel)
         known = {item["sku"] for item in items}
         return {
             "channel": channel,

@@ -117,3 +117,72 @@ def test_repeats_of_one_key_queued_in_one_batch_write_once(database: str) -> Non
         assert app.stock("HOT").at("WH1").on_hand == 1 + 1 + 3
     finally:
         app.close()
+
+
+def test_commands_on_different_aggregates_share_a_save_and_a_failing_one_sinks_none(
+    database: str,
+) -> None:
+    # Given an application whose first save is slow (so the commands after it queue up) and
+    # whose event store refuses any save that holds SKU "BAD"
+    app = InventoryApp(application_env(database, pool_size=4))
+    original = app.save
+    sizes: list[int] = []
+    first = threading.Event()
+
+    def save(*objs: Any, **kwargs: Any) -> Any:
+        sizes.append(len(objs))
+        if not first.is_set():
+            first.set()
+            time.sleep(0.3)
+        if any(getattr(obj, "sku", None) == "BAD" for obj in objs):
+            raise ValueError("refused by the store")
+        return original(*objs, **kwargs)
+
+    app.save = save  # type: ignore[method-assign]
+    try:
+        codes = ["SLOW", *(f"S{n}" for n in range(10)), "BAD"]
+
+        def register(code: str) -> Any:
+            request = Request(
+                CommandContext(actor=f"actor-{code}"),
+                idempotency_key=f"key-{code}",
+                fingerprint=f"fp-{code}",
+            )
+            try:
+                return app.register_sku(code, code, request=request)
+            except ValueError as error:
+                return error
+
+        # When twelve callers register twelve SKUs at once, one of them refused
+        with ThreadPoolExecutor(12) as pool:
+            slow = pool.submit(register, "SLOW")
+            assert first.wait(10)
+            rest = {code: pool.submit(register, code) for code in codes[1:]}
+            answers = {code: future.result(timeout=30) for code, future in rest.items()}
+            answers["SLOW"] = slow.result(timeout=30)
+
+        # Then the commands queued behind the slow save were saved together,
+        assert max(sizes) > 1
+        # the refused one's caller alone got the error, and nothing of it was stored,
+        assert isinstance(answers.pop("BAD"), ValueError)
+        # every other caller got the position of its own event, with its own metadata
+        mapper = make_mapper()
+        stored: dict[str, tuple[int, str | None, str | None]] = {}
+        for notification in app.recorder.select_notifications(1, 1000):
+            event, meta = mapper.decode(notification)
+            stored[event.sku] = (notification.id, meta.actor, meta.idempotency_key)
+        assert set(stored) == set(answers)
+        for code, outcome in answers.items():
+            assert stored[code] == (outcome.position, f"actor-{code}", f"key-{code}")
+        # and a retry replays the answer recorded in the shared save
+        retry = app.register_sku(
+            "S3",
+            "S3",
+            request=Request(
+                CommandContext(actor="actor-S3"), idempotency_key="key-S3", fingerprint="fp-S3"
+            ),
+        )
+        assert retry.replayed
+        assert retry.position == answers["S3"].position
+    finally:
+        app.close()
