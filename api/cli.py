@@ -36,6 +36,7 @@ from infrastructure.connectors.start import Start
 from infrastructure.connectors.tail import tail
 from infrastructure.eventstore import application_env
 from infrastructure.log import configure_logging
+from infrastructure.privacy import MasterKeyMissing
 from infrastructure.public_events.docs import write as write_event_docs
 from infrastructure.relay import Relay, start_in_thread
 from infrastructure.servers import ServerUrls, describe, running_servers
@@ -428,6 +429,9 @@ def main(argv: Sequence[str] | None = None) -> int:
     except DomainError as error:
         print(f"refused: {error.detail}", file=sys.stderr)
         code = 2
+    except MasterKeyMissing as error:
+        print(f"refusing to start: {error}", file=sys.stderr)
+        code = 78  # EX_CONFIG
     return code
 
 

@@ -22,6 +22,7 @@ from psycopg.sql import SQL, Identifier
 
 from infrastructure.eventstore import EventMeta, LedgerMapper, make_mapper
 from infrastructure.metrics import PROJECTION_FAILURES
+from infrastructure.privacy import reveal_states
 
 log = structlog.get_logger(__name__)
 
@@ -76,9 +77,12 @@ class Follower:
             with conn.transaction(), conn.cursor() as cur:
                 start = self.projection.position(conn, lock=True)
                 rows = cur.execute(self._select, (start, self.batch_size)).fetchall()
-                for notification_id, originator_id, version, topic, state in rows:
+                states = reveal_states(conn, [bytes(row[4]) for row in rows])
+                for (notification_id, originator_id, version, topic, _), state in zip(
+                    rows, states, strict=True
+                ):
                     event, meta = self.mapper.decode(
-                        StoredEvent(originator_id, version, topic, bytes(state))
+                        StoredEvent(originator_id, version, topic, state)
                     )
                     self.projection.apply(cur, event, meta, notification_id)
                 if rows:
