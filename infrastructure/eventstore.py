@@ -304,6 +304,18 @@ class LedgerRecorder(PostgresApplicationRecorder):
             )
         return ids
 
+    def personal_streams(self, subjects: list[str]) -> list[tuple[str, UUID]]:
+        """(log, stream id) of every stream, of any log, holding data of ``subjects``."""
+        with self.datastore.get_connection() as conn:
+            return [
+                (log, stream) for _, log, stream in self.privacy.keystore.streams(conn, subjects)
+            ]
+
+    def destroy_keys(self, subjects: list[str]) -> list[str]:
+        """Destroy the subjects' data keys (crypto-shredding); those that had a live one."""
+        with self.datastore.get_connection() as conn:
+            return [s for s in subjects if self.privacy.keystore.destroy(conn, s)]
+
     def process_position(self, process: str, upstream: str) -> int:
         with self.datastore.get_connection() as conn, conn.cursor() as curs:
             curs.execute(

@@ -33,7 +33,7 @@ KEY_CACHE_SIZE = 100_000
 # Every published log: each application's own (access stays private: it holds key hashes).
 # A log whose application has not run yet in a database has no table: reading it finds
 # nothing until the table appears.
-LOGS = ("inventory", "pricing", "orders", "bookings")
+LOGS = ("inventory", "pricing", "orders", "bookings", "privacy")
 
 
 def _hex(value: bytes | None) -> str | None:

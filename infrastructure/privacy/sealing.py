@@ -39,6 +39,7 @@ _PERSONAL_MARKS = tuple(f'"{key}"'.encode() for key in PERSONAL_KEYS)
 # one value, sealed whole.
 _TRANSCODED = "_type_"
 
+Parts = list[tuple[dict[str, Any], str]]  # (parent, key) of each personal value
 KeyLookup = Callable[[Iterable[str]], dict[str, bytes | None]]
 
 
@@ -50,10 +51,13 @@ def _unb64(text: str) -> bytes:
     return base64.urlsafe_b64decode(text + "=" * (-len(text) % 4))
 
 
-def subject_of(personal: Any, stream: UUID | str) -> str:
-    """Whose data this is: the customer id it names, else the order or booking itself."""
-    if isinstance(personal, dict) and isinstance(personal.get("customer_id"), str):
-        return str(personal["customer_id"])
+def subject_of(parts: Parts, stream: UUID | str) -> str:
+    """Whose data a document holds: the customer id one of its personal values names (the
+    ship-to of an order belongs to its customer), else the order or booking itself."""
+    for parent, key in parts:
+        value = parent[key]
+        if isinstance(value, dict) and isinstance(value.get("customer_id"), str):
+            return str(value["customer_id"])
     return f"stream:{stream}"
 
 
@@ -66,19 +70,17 @@ def is_sealed(value: Any) -> bool:
     return isinstance(value, str) and value.startswith(PREFIX)
 
 
-def _personal_parts(
-    node: Any, stream: UUID | str, found: list[tuple[str, dict[str, Any], str]]
-) -> None:
-    """(subject, parent, key) of every personal value under ``node``."""
+def _personal_parts(node: Any, found: Parts) -> None:
+    """(parent, key) of every personal value under ``node``."""
     if isinstance(node, dict):
         for key, value in node.items():
             if key in PERSONAL_KEYS and value is not None:
-                found.append((subject_of(value, stream), node, key))
+                found.append((node, key))
             else:
-                _personal_parts(value, stream, found)
+                _personal_parts(value, found)
     elif isinstance(node, list):
         for item in node:
-            _personal_parts(item, stream, found)
+            _personal_parts(item, found)
 
 
 def _map_leaves(value: Any, change: Callable[[Any], Any]) -> Any:
@@ -106,9 +108,9 @@ class Privacy:
             parsed = json.loads(document)
         except ValueError:
             return set()
-        found: list[tuple[str, dict[str, Any], str]] = []
-        _personal_parts(parsed, stream, found)
-        return {subject for subject, _, _ in found}
+        found: Parts = []
+        _personal_parts(parsed, found)
+        return {subject_of(found, stream)} if found else set()
 
     @staticmethod
     def seal(document: bytes, stream: UUID | str, keys: dict[str, bytes]) -> bytes:
@@ -119,22 +121,21 @@ class Privacy:
             parsed = json.loads(document)
         except ValueError:
             return document
-        found: list[tuple[str, dict[str, Any], str]] = []
-        _personal_parts(parsed, stream, found)
+        found: Parts = []
+        _personal_parts(parsed, found)
         if not found:
             return document
-        for subject, parent, key in found:
-            data_key = keys[subject]
-            label = _b64(subject.encode())
+        subject = subject_of(found, stream)
+        data_key = keys[subject]
+        label = _b64(subject.encode())
 
-            def seal_one(
-                value: Any, data_key: bytes = data_key, subject: str = subject, label: str = label
-            ) -> str:
-                if is_sealed(value):
-                    return str(value)
-                plain = json.dumps(value, separators=(",", ":"), ensure_ascii=False).encode()
-                return PREFIX + label + ":" + _b64(seal_bytes(data_key, plain, subject.encode()))
+        def seal_one(value: Any) -> str:
+            if is_sealed(value):
+                return str(value)
+            plain = json.dumps(value, separators=(",", ":"), ensure_ascii=False).encode()
+            return PREFIX + label + ":" + _b64(seal_bytes(data_key, plain, subject.encode()))
 
+        for parent, key in found:
             parent[key] = _map_leaves(parent[key], seal_one)
         return json.dumps(parsed, separators=(",", ":"), ensure_ascii=False).encode()
 
