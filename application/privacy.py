@@ -20,12 +20,13 @@ from datetime import UTC, datetime
 from typing import Any, ClassVar, Protocol, runtime_checkable
 from uuid import UUID
 
+import msgspec
 from eventsourcing.application import AggregateNotFoundError, Application
 
-from application.bookings import BookingsApp
+from application.bookings import BookingsApp, booking_view
 from application.commands import ANONYMOUS, Request
 from application.context import acting_per_event
-from application.orders import OrdersApp
+from application.orders import OrdersApp, order_view
 from domain.customer import MAX_TEXT, Customer, customer_id
 from domain.errors import NotFound
 from domain.identity import check_code, check_text
@@ -152,3 +153,56 @@ class PrivacyApp(Application[UUID]):
 
     def erasures(self, customer: str) -> list[dict[str, Any]]:
         return list(self.customer(customer).erasures)
+
+    def export(self, customer: str, now: datetime | None = None) -> dict[str, Any]:
+        """Everything held about the customer, decrypted, as JSON builtins (a portability
+        request): their orders and bookings as they read now, and the events they came from.
+        Erased fields read ``"[erased]"``: what is erased is gone for everyone."""
+        check_code(customer, "customer_id")
+        try:
+            found: Customer | None = self.customer(customer)
+        except UnknownCustomer:
+            found = None
+        subjects = found.subjects if found is not None else [customer]
+        document: dict[str, Any] = {
+            "customer_id": customer,
+            "exported_at": (now or self.clock()).isoformat(),
+            "channel_references": []
+            if found is None
+            else [
+                {"channel": channel, "reference": key.split("/", 1)[1]}
+                for key, channel in sorted(found.references.items())
+            ],
+            "erasures": [] if found is None else msgspec.to_builtins(found.erasures),
+            "orders": [],
+            "bookings": [],
+            "events": [],
+        }
+        for log, stream in self.keys.personal_streams(subjects):
+            app: Application[UUID] = self.orders if log == OrdersApp.name else self.bookings
+            if log not in (OrdersApp.name, BookingsApp.name):
+                continue
+            try:
+                aggregate: Any = app.repository.get(stream)
+            except AggregateNotFoundError:  # noted when sealed, then its insert failed
+                continue
+            if log == OrdersApp.name:
+                document["orders"].append(order_view(aggregate))
+            else:
+                document["bookings"].append(booking_view(aggregate))
+            events: list[Any] = list(app.repository.event_store.get(stream))
+            for event in events:
+                data = {k: v for k, v in vars(event).items() if not k.startswith("_")}
+                document["events"].append(
+                    {
+                        "log": log,
+                        "stream_id": str(stream),
+                        "version": event.originator_version,
+                        "type": type(event).__name__,
+                        "recorded_at": event.timestamp.isoformat(),
+                        "data": msgspec.to_builtins(
+                            {k: v for k, v in data.items() if k != "originator_id"}
+                        ),
+                    }
+                )
+        return document
