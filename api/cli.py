@@ -23,6 +23,7 @@ from api.app import create_app
 from api.audit_cli import add_audit_commands, start_checkpoints
 from api.bootstrap import build_services
 from api.demo import CHANNELS, load_demo
+from api.privacy_cli import add_privacy_commands
 from api.services import Services
 from application.access import AccessApp
 from application.commands import Request as CommandRequest
@@ -418,6 +419,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     revoke.set_defaults(func=cmd_keys_revoke)
 
     add_audit_commands(sub)
+    add_privacy_commands(sub)
 
     args = parser.parse_args(argv)
     configure_logging(os.environ.get("LEDGERLINE_LOG_LEVEL", get_settings().log_level))

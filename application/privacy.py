@@ -27,7 +27,7 @@ from application.bookings import BookingsApp, booking_view
 from application.commands import ANONYMOUS, Request
 from application.context import acting_per_event
 from application.orders import OrdersApp, order_view
-from domain.customer import MAX_TEXT, Customer, customer_id
+from domain.customer import MAX_TEXT, Customer, customer_stream
 from domain.errors import NotFound
 from domain.identity import check_code, check_text
 
@@ -87,7 +87,7 @@ class PrivacyApp(Application[UUID]):
     def customer(self, customer: str) -> Customer:
         check_code(customer, "customer_id")
         try:
-            found: Customer = self.repository.get(customer_id(customer))
+            found: Customer = self.repository.get(customer_stream(customer))
         except AggregateNotFoundError:
             raise UnknownCustomer(f"no customer {customer!r}", customer_id=customer) from None
         return found
@@ -205,4 +205,5 @@ class PrivacyApp(Application[UUID]):
                         ),
                     }
                 )
-        return document
+        exported: dict[str, Any] = msgspec.to_builtins(document)
+        return exported

@@ -18,7 +18,6 @@ from uuid import UUID
 
 from eventsourcing.domain import Aggregate, event
 
-from domain.errors import Conflict
 from domain.identity import check_code, check_instant, check_text, stream_id
 
 ERASED = "[erased]"
@@ -26,7 +25,7 @@ PSEUDONYMOUS = frozenset({"customer_id"})  # stays readable after erasure
 MAX_TEXT = 500
 
 
-def customer_id(customer: str) -> UUID:
+def customer_stream(customer: str) -> UUID:
     return stream_id("customer", customer)
 
 
@@ -42,26 +41,22 @@ def erased(contact: Any) -> Any:
     return ERASED
 
 
-class ReferenceTaken(Conflict):
-    code = "customer-reference-taken"
-    title = "The channel reference is linked to another customer"
-
-
 class Customer(Aggregate):
     """One customer's identity across channels, and their erasure record."""
 
     @staticmethod
-    def create_id(customer: str, **_: Any) -> UUID:
-        return customer_id(customer)
+    def create_id(customer_id: str, **_: Any) -> UUID:
+        return customer_stream(customer_id)
 
     @classmethod
     def register(cls, customer: str, now: datetime) -> Customer:
         check_code(customer, "customer_id")
-        return cls(customer=customer, at=check_instant(now, "now"))
+        # Named customer_id, not customer: a "customer" is personal data (it gets sealed).
+        return cls(customer_id=customer, at=check_instant(now, "now"))
 
     @event("CustomerRegistered")
-    def __init__(self, customer: str, at: datetime) -> None:
-        self.customer = customer
+    def __init__(self, customer_id: str, at: datetime) -> None:
+        self.customer_id = customer_id
         self.references: dict[str, str] = {}  # "<channel>/<reference>" -> channel
         self.erasures: list[dict[str, Any]] = []
 
@@ -72,7 +67,7 @@ class Customer(Aggregate):
     @property
     def subjects(self) -> list[str]:
         """Every id the customer's data may be filed under: theirs and each channel's."""
-        return [self.customer, *sorted({key.split("/", 1)[1] for key in self.references})]
+        return [self.customer_id, *sorted({key.split("/", 1)[1] for key in self.references})]
 
     @property
     def erased(self) -> bool:

@@ -13,7 +13,7 @@ from typing import Any
 from infrastructure.envelope import Time
 from infrastructure.public_events.base import PublicEvent, StreamType, utc
 
-CUSTOMER = StreamType("customer", aggregate="Customer", key="customer", log="privacy")
+CUSTOMER = StreamType("customer", aggregate="Customer", key="customer_id", log="privacy")
 
 
 class CustomerRegistered(PublicEvent, frozen=True, kw_only=True):
