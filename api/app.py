@@ -25,6 +25,7 @@ from api.routes.bookings import (
     BookingReadController,
     ResourceController,
 )
+from api.routes.customers import CustomerController
 from api.routes.health import live, ready
 from api.routes.keys import KeyController
 from api.routes.network import ChannelController, LocationController
@@ -43,6 +44,7 @@ from api.services import Services
 log = structlog.get_logger(__name__)
 
 ROUTES: list[Any] = [
+    CustomerController,
     LocationController,
     ChannelController,
     SkuController,

@@ -23,6 +23,7 @@ from api.app import create_app
 from api.audit_cli import add_audit_commands, start_checkpoints
 from api.bootstrap import build_services
 from api.demo import CHANNELS, load_demo
+from api.privacy_cli import add_privacy_commands
 from api.services import Services
 from application.access import AccessApp
 from application.commands import Request as CommandRequest
@@ -36,6 +37,7 @@ from infrastructure.connectors.start import Start
 from infrastructure.connectors.tail import tail
 from infrastructure.eventstore import application_env
 from infrastructure.log import configure_logging
+from infrastructure.privacy import MasterKeyMissing
 from infrastructure.public_events.docs import write as write_event_docs
 from infrastructure.relay import Relay, start_in_thread
 from infrastructure.servers import ServerUrls, describe, running_servers
@@ -417,6 +419,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     revoke.set_defaults(func=cmd_keys_revoke)
 
     add_audit_commands(sub)
+    add_privacy_commands(sub)
 
     args = parser.parse_args(argv)
     configure_logging(os.environ.get("LEDGERLINE_LOG_LEVEL", get_settings().log_level))
@@ -428,6 +431,9 @@ def main(argv: Sequence[str] | None = None) -> int:
     except DomainError as error:
         print(f"refused: {error.detail}", file=sys.stderr)
         code = 2
+    except MasterKeyMissing as error:
+        print(f"refusing to start: {error}", file=sys.stderr)
+        code = 78  # EX_CONFIG
     return code
 
 

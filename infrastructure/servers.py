@@ -23,6 +23,7 @@ from typing import Any
 import psycopg
 from psycopg.conninfo import conninfo_to_dict, make_conninfo
 
+from infrastructure.privacy import require_master_key
 from infrastructure.settings import Settings
 
 
@@ -130,6 +131,7 @@ def wait_for_port(
 @contextmanager
 def running_servers(settings: Settings) -> Iterator[ServerUrls]:
     """Yield the servers to use, starting embedded ones where no URL is configured."""
+    require_master_key(settings.database_url is not None, settings.data_dir)
     with ExitStack() as stack:
         database_url = settings.database_url
         if database_url is None:
