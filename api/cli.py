@@ -24,6 +24,7 @@ from api.audit_cli import add_audit_commands, start_checkpoints
 from api.bootstrap import build_services
 from api.demo import CHANNELS, load_demo
 from api.services import Services
+from api.workers import add_worker_commands, run_worker
 from application.access import AccessApp
 from application.commands import Request as CommandRequest
 from application.context import CommandContext
@@ -123,20 +124,9 @@ def cmd_up(args: argparse.Namespace) -> int:
 
 
 def cmd_relay(args: argparse.Namespace) -> int:
-    """Only the relay: every published log (inventory, pricing, orders) onto NATS JetStream."""
-    settings = get_settings()
-    with running_servers(settings) as urls:
-        relay = Relay(urls.database_url, urls.nats_url)
-        stop = asyncio.Event()
-
-        async def main() -> None:
-            loop = asyncio.get_running_loop()
-            for signum in (signal.SIGTERM, signal.SIGINT):
-                loop.add_signal_handler(signum, stop.set)
-            await relay.run(stop)
-
-        asyncio.run(main())
-    return 0
+    """Only the relay: every published log onto NATS JetStream. Several may run: one
+    publishes, the others stand by (api/workers.py)."""
+    return run_worker("relay")
 
 
 def cmd_process(args: argparse.Namespace) -> int:
@@ -417,6 +407,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     revoke.set_defaults(func=cmd_keys_revoke)
 
     add_audit_commands(sub)
+    add_worker_commands(sub)
 
     args = parser.parse_args(argv)
     configure_logging(os.environ.get("LEDGERLINE_LOG_LEVEL", get_settings().log_level))
