@@ -23,7 +23,7 @@ from tests.faults.burst import check, run_burst
 from tests.faults.system import System
 from tests.orders.support import merchant
 
-BURST = 45  # commands per fault: 15 receipts, 15 reservations, 15 orders
+BURST = 30  # commands per fault: 10 receipts, 10 reservations, 10 orders
 
 
 @pytest.fixture(scope="module")
