@@ -233,16 +233,18 @@ def soak(urls: ServerUrls, minutes: float, rate: float, sample: float, out: Path
             load = Load(f"http://127.0.0.1:{port}", token, rate)
             sender = threading.Thread(target=load.run, daemon=True)
             samples: list[dict[str, Any]] = []
-            started = time.monotonic()
+            started = last = time.monotonic()
             sender.start()
             while time.monotonic() - started < minutes * 60:
                 time.sleep(sample)
                 interval = load.take()
+                now = time.monotonic()
+                elapsed, last = now - last, now
                 samples.append(
                     {
-                        "t_s": round(time.monotonic() - started, 1),
+                        "t_s": round(now - started, 1),
                         "sent": interval.sent,
-                        "rate_per_s": round(interval.sent / sample, 2),
+                        "rate_per_s": round(interval.sent / elapsed, 2),
                         "errors": interval.errors,
                         "refused": interval.refused,
                         "p50_ms": round(percentile(interval.latencies, 50) * 1000, 2),
@@ -317,7 +319,7 @@ def _summary(
         "minutes": minutes,
         "target_rate_per_s": rate,
         "commands_sent": sum(s["sent"] for s in samples),
-        "achieved_rate_per_s": round(sum(s["sent"] for s in samples) / (len(samples) * sample), 2)
+        "achieved_rate_per_s": round(sum(s["sent"] for s in samples) / samples[-1]["t_s"], 2)
         if samples
         else 0.0,
         "errors_total": sum(s["errors"] for s in samples),
