@@ -70,6 +70,7 @@ class Interval:
     sent: int = 0
     errors: int = 0
     refused: int = 0  # 409: business refusals (out of stock), answers like any other
+    error_statuses: dict[str, int] = field(default_factory=dict)  # "0": no answer
     latencies: list[float] = field(default_factory=list)
 
 
@@ -143,6 +144,8 @@ class Load:
                 self.interval.refused += 1
             elif not 200 <= status < 300:
                 self.interval.errors += 1
+                counts = self.interval.error_statuses
+                counts[str(status)] = counts.get(str(status), 0) + 1
 
 
 def _set_up(database: str, nats_url: str) -> str:
@@ -246,6 +249,7 @@ def soak(urls: ServerUrls, minutes: float, rate: float, sample: float, out: Path
                         "sent": interval.sent,
                         "rate_per_s": round(interval.sent / elapsed, 2),
                         "errors": interval.errors,
+                        "error_statuses": interval.error_statuses,
                         "refused": interval.refused,
                         "p50_ms": round(percentile(interval.latencies, 50) * 1000, 2),
                         "p99_ms": round(percentile(interval.latencies, 99) * 1000, 2),
