@@ -6,7 +6,6 @@ from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from typing import Any
 
-import nats
 import structlog
 from litestar import Litestar
 from litestar.datastructures import State
@@ -40,6 +39,7 @@ from api.routes.pricing import (
 from api.routes.simulation import SimulationController
 from api.routes.stock import SkuController
 from api.services import Services
+from infrastructure.messaging import connect
 
 log = structlog.get_logger(__name__)
 
@@ -79,11 +79,8 @@ def create_app(services: Services, *, max_body_bytes: int = 64 * 1024) -> Litest
     async def lifespan(app: Litestar) -> AsyncIterator[None]:
         await services.read_pool.open()
         try:
-            services.nats = await nats.connect(
-                services.nats_url,
-                name="ledgerline-api",
-                max_reconnect_attempts=-1,
-                connect_timeout=5,
+            services.nats = await connect(
+                services.nats_url, "ledgerline-api", max_reconnect_attempts=-1, connect_timeout=5
             )
         except Exception as error:  # readiness reports it; the API still serves reads
             log.warning("nats.unavailable", error=str(error))

@@ -25,6 +25,7 @@ from api.bootstrap import build_services
 from api.demo import CHANNELS, load_demo
 from api.privacy_cli import add_privacy_commands
 from api.services import Services
+from api.workers import add_serve_command, add_worker_commands, run_worker
 from application.access import AccessApp
 from application.commands import Request as CommandRequest
 from application.context import CommandContext
@@ -125,20 +126,9 @@ def cmd_up(args: argparse.Namespace) -> int:
 
 
 def cmd_relay(args: argparse.Namespace) -> int:
-    """Only the relay: every published log (inventory, pricing, orders) onto NATS JetStream."""
-    settings = get_settings()
-    with running_servers(settings) as urls:
-        relay = Relay(urls.database_url, urls.nats_url)
-        stop = asyncio.Event()
-
-        async def main() -> None:
-            loop = asyncio.get_running_loop()
-            for signum in (signal.SIGTERM, signal.SIGINT):
-                loop.add_signal_handler(signum, stop.set)
-            await relay.run(stop)
-
-        asyncio.run(main())
-    return 0
+    """Only the relay: every published log onto NATS JetStream. Several may run: one
+    publishes, the others stand by (api/workers.py)."""
+    return run_worker("relay")
 
 
 def cmd_process(args: argparse.Namespace) -> int:
@@ -420,6 +410,8 @@ def main(argv: Sequence[str] | None = None) -> int:
 
     add_audit_commands(sub)
     add_privacy_commands(sub)
+    add_worker_commands(sub)
+    add_serve_command(sub)
 
     args = parser.parse_args(argv)
     configure_logging(os.environ.get("LEDGERLINE_LOG_LEVEL", get_settings().log_level))
