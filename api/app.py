@@ -15,6 +15,7 @@ from litestar.plugins.prometheus import PrometheusConfig, PrometheusController
 
 from api.auth import admits, authorize
 from api.middleware import request_id_middleware
+from api.openapi_document import render_plugins
 from api.problems import EXCEPTION_HANDLERS
 from api.routes.audit import AuditController
 from api.routes.availability import AvailabilityController
@@ -69,6 +70,11 @@ ROUTES: list[Any] = [
 ]
 
 
+# Labelled by route template, not by the path sent: every odd path a client invents would
+# otherwise become a new series held in memory forever.
+PROMETHEUS = PrometheusConfig(app_name="ledgerline", group_path=True)
+
+
 class MetricsController(PrometheusController):
     path = "/metrics"
     opt = admits("admin", "operator", "auditor", "connector")
@@ -100,9 +106,11 @@ def create_app(services: Services, *, max_body_bytes: int = 64 * 1024) -> Litest
         guards=[authorize],
         state=State({"services": services}),
         exception_handlers=EXCEPTION_HANDLERS,
-        middleware=[request_id_middleware, PrometheusConfig(app_name="ledgerline").middleware],
+        middleware=[request_id_middleware, PROMETHEUS.middleware],
         lifespan=[lifespan],
         request_max_body_size=max_body_bytes,
-        openapi_config=OpenAPIConfig(title="Ledgerline", version="0.1.0", path="/schema"),
+        openapi_config=OpenAPIConfig(
+            title="Ledgerline", version="0.1.0", path="/schema", render_plugins=render_plugins()
+        ),
         debug=False,
     )
