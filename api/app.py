@@ -15,6 +15,7 @@ from litestar.openapi import OpenAPIConfig
 from litestar.plugins.prometheus import PrometheusConfig, PrometheusController
 
 from api.auth import admits, authorize
+from api.console import TEMPLATES, console_router
 from api.middleware import request_id_middleware
 from api.problems import EXCEPTION_HANDLERS
 from api.routes.audit import AuditController
@@ -96,7 +97,8 @@ def create_app(services: Services, *, max_body_bytes: int = 64 * 1024) -> Litest
         return services
 
     return Litestar(
-        route_handlers=[*ROUTES, MetricsController],
+        route_handlers=[*ROUTES, MetricsController, console_router()],
+        template_config=TEMPLATES,
         dependencies={"services": Provide(provide_services, use_cache=True)},
         guards=[authorize],
         state=State({"services": services}),

@@ -22,6 +22,7 @@ import uvicorn
 from api.app import create_app
 from api.audit_cli import add_audit_commands, start_checkpoints
 from api.bootstrap import build_services
+from api.console.cli import add_console_commands
 from api.demo import CHANNELS, load_demo
 from api.services import Services
 from application.access import AccessApp
@@ -417,6 +418,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     revoke.set_defaults(func=cmd_keys_revoke)
 
     add_audit_commands(sub)
+    add_console_commands(sub)
 
     args = parser.parse_args(argv)
     configure_logging(os.environ.get("LEDGERLINE_LOG_LEVEL", get_settings().log_level))
