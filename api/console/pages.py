@@ -70,7 +70,7 @@ class ConsolePages(Controller):
     @get("/", opt=READ)
     async def home(self) -> Redirect:
         """The console starts at the stock search."""
-        return Redirect("/console/stock")
+        return Redirect("/console/stock", status_code=303)
 
     # -- stock --------------------------------------------------------------------------
 
@@ -127,7 +127,7 @@ class ConsolePages(Controller):
         await asyncio.to_thread(
             services.inventory.adjust, sku, location, reason, quantity, request=command
         )
-        return Redirect(f"/console/stock/{sku}")
+        return Redirect(f"/console/stock/{sku}", status_code=303)
 
     @get("/stock/{sku:str}/timeline", opt=READ)
     async def sku_timeline(
