@@ -16,6 +16,7 @@ from litestar.plugins.prometheus import PrometheusConfig, PrometheusController
 
 from api.auth import admits, authorize
 from api.console import TEMPLATES, console_router
+from api.console.kpi_metrics import bind_kpi_metrics
 from api.middleware import request_id_middleware
 from api.problems import EXCEPTION_HANDLERS
 from api.routes.audit import AuditController
@@ -77,6 +78,7 @@ def create_app(services: Services, *, max_body_bytes: int = 64 * 1024) -> Litest
     @asynccontextmanager
     async def lifespan(app: Litestar) -> AsyncIterator[None]:
         await services.read_pool.open()
+        bind_kpi_metrics(services.follower.conninfo)
         try:
             services.nats = await nats.connect(
                 services.nats_url,

@@ -42,6 +42,7 @@ from infrastructure.relay import Relay, start_in_thread
 from infrastructure.servers import ServerUrls, describe, running_servers
 from infrastructure.settings import Settings, get_settings
 from projections.demand_view import DemandReadModels
+from projections.kpis import kpi_followers
 from projections.price_queries import PriceQueries
 from projections.rebuild import READ_MODELS, differences, rebuild, swap_in
 
@@ -74,6 +75,7 @@ def cmd_up(args: argparse.Namespace) -> int:
     settings = get_settings()
     with _services(settings) as (urls, services):
         running = [follower.start() for follower in services.followers()]
+        running.extend(follower.start() for follower in kpi_followers(urls.database_url))
         running.append(start_in_thread(Relay(urls.database_url, urls.nats_url)))
         running.append(DemandPricing(services.pricing, DemandReadModels(urls.database_url)).start())
         running.extend(process.start() for process in services.saga.processes())

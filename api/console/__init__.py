@@ -21,7 +21,7 @@ from litestar.types import ASGIApp
 
 from api.auth import PUBLIC
 from api.console.live import live_feed, live_stock
-from api.console.pages import ConsolePages
+from api.console.pages import ConsolePages, dashboard
 from api.console.session import (
     ConsoleRefused,
     LoginRequired,
@@ -90,7 +90,16 @@ def console_router() -> Router:
 
     return Router(
         path="/console",
-        route_handlers=[login_page, login, logout, static, ConsolePages, live_stock, live_feed],
+        route_handlers=[
+            login_page,
+            login,
+            logout,
+            static,
+            ConsolePages,
+            dashboard,
+            live_stock,
+            live_feed,
+        ],
         guards=[console_guard],
         middleware=[session_middleware],
         exception_handlers={

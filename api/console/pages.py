@@ -14,11 +14,13 @@ from typing import Any
 from uuid import UUID
 
 import msgspec
+import psycopg
 from litestar import Controller, Request, get, post
 from litestar.di import NamedDependency
 from litestar.params import FromPath, FromQuery
 from litestar.response import Redirect, Template
 
+from api.console.charts import sales_chart
 from api.console.session import (
     AUDITORS,
     READERS,
@@ -43,6 +45,7 @@ from projections.as_of import atp_at, prices_at
 from projections.bundle import booking_bundle, order_bundle
 from projections.bundle_html import render_html
 from projections.console_queries import connector_health, find_skus
+from projections.kpis import kpi_figures
 
 READ = console_roles(*READERS)
 WRITE = console_roles(*WRITERS)
@@ -70,7 +73,7 @@ class ConsolePages(Controller):
     @get("/", opt=READ)
     async def home(self) -> Redirect:
         """The console starts at the stock search."""
-        return Redirect("/console/stock", status_code=303)
+        return Redirect("/console/dashboard", status_code=303)
 
     # -- stock --------------------------------------------------------------------------
 
@@ -357,3 +360,37 @@ def _dispute(request: Request[Any, Any, Any], bundle: dict[str, Any], back: str 
             back=back,
         ),
     )
+
+
+@get("/dashboard", opt=READ, include_in_schema=False)
+async def dashboard(
+    request: Request[Any, Any, Any], services: NamedDependency[Services]
+) -> Template:
+    """The integration KPIs, with charts of sales per day and channel."""
+
+    def read() -> dict[str, Any]:
+        with psycopg.connect(services.follower.conninfo, autocommit=True) as conn:
+            return kpi_figures(conn)
+
+    figures = await asyncio.to_thread(read)
+    currencies = sorted({row["currency"] for row in figures["sales"]})
+    units = sales_chart(_by_day_and_channel(figures["sales"]), "units")
+    revenue = {
+        currency: sales_chart(
+            [row for row in figures["sales"] if row["currency"] == currency], "revenue"
+        )
+        for currency in currencies
+    }
+    return Template(
+        "dashboard.html",
+        context=page_context(request, kpi=figures, units=units, revenue=revenue),
+    )
+
+
+def _by_day_and_channel(sales: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    """Units summed over currencies (an order has one currency; a channel may list several)."""
+    merged: dict[tuple[str, str], int] = {}
+    for row in sales:
+        key = (row["day"], row["channel"])
+        merged[key] = merged.get(key, 0) + row["units"]
+    return [{"day": d, "channel": c, "units": u} for (d, c), u in sorted(merged.items())]

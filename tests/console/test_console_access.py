@@ -73,6 +73,7 @@ def world(client: TestClient[Litestar], services: Services, database: str) -> di
 
 def pages(world: dict[str, str]) -> list[str]:
     return [
+        "/console/dashboard",
         "/console/stock",
         "/console/stock?q=TE",
         "/console/stock/TEE",
