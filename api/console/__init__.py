@@ -21,7 +21,7 @@ from litestar.types import ASGIApp
 
 from api.auth import PUBLIC
 from api.console.live import live_feed, live_stock
-from api.console.pages import ConsolePages, dashboard
+from api.console.pages import ConsolePages, dashboard, onboarding, onboarding_page
 from api.console.session import (
     ConsoleRefused,
     LoginRequired,
@@ -97,6 +97,8 @@ def console_router() -> Router:
             static,
             ConsolePages,
             dashboard,
+            onboarding_page,
+            onboarding,
             live_stock,
             live_feed,
         ],

@@ -10,14 +10,16 @@ from __future__ import annotations
 import asyncio
 import json
 from datetime import UTC, datetime
-from typing import Any
+from typing import Annotated, Any
 from uuid import UUID
 
 import msgspec
 import psycopg
 from litestar import Controller, Request, get, post
+from litestar.datastructures import UploadFile
 from litestar.di import NamedDependency
-from litestar.params import FromPath, FromQuery
+from litestar.enums import RequestEncodingType
+from litestar.params import Body, FromPath, FromQuery
 from litestar.response import Redirect, Template
 
 from api.console.charts import sales_chart
@@ -34,6 +36,9 @@ from api.routes.pricing import parse_at
 from api.services import Services
 from application.commands import Request as CommandRequest
 from application.context import CommandContext
+from application.onboarding import apply as onboarding_apply
+from application.onboarding import plan as onboarding_plan
+from application.onboarding import report as onboarding_report
 from domain.errors import InvalidValue, NotFound
 from domain.identity import check_code, stream_id
 from domain.inventory import AdjustmentReason
@@ -394,3 +399,44 @@ def _by_day_and_channel(sales: list[dict[str, Any]]) -> list[dict[str, Any]]:
         key = (row["day"], row["channel"])
         merged[key] = merged.get(key, 0) + row["units"]
     return [{"day": d, "channel": c, "units": u} for (d, c), u in sorted(merged.items())]
+
+
+@get("/onboarding", opt=WRITE, include_in_schema=False)
+async def onboarding_page(request: Request[Any, Any, Any]) -> Template:
+    """Upload a CSV of locations, SKUs and stock levels."""
+    return Template("onboarding.html", context=page_context(request, result=None))
+
+
+@post("/onboarding", opt=WRITE, include_in_schema=False, status_code=200)
+async def onboarding(
+    request: Request[Any, Any, Any],
+    data: Annotated[dict[str, Any], Body(media_type=RequestEncodingType.MULTI_PART)],
+    services: NamedDependency[Services],
+) -> Template:
+    """Check every row; apply the file only when asked and only if no row has a problem."""
+    check_csrf(request, data)
+    upload = data.get("file")
+    if not isinstance(upload, UploadFile):
+        raise InvalidValue("choose a CSV file", field="file")
+    try:
+        text = (await upload.read()).decode("utf-8-sig")
+    except UnicodeDecodeError:
+        raise InvalidValue("the file is not UTF-8 text", field="file") from None
+    checked = await asyncio.to_thread(onboarding_plan, text, services.inventory)
+    written = None
+    if checked.valid and data.get("action") == "apply":
+        written = await asyncio.to_thread(
+            onboarding_apply, checked, services.inventory, _command_request(request)
+        )
+    result = {
+        "valid": checked.valid,
+        "problems": checked.problems,
+        "rows": onboarding_report(checked),
+        "counts": checked.counts(),
+        "written": written,
+    }
+    return Template(
+        "onboarding.html",
+        context=page_context(request, result=result),
+        status_code=200 if checked.valid else 422,
+    )
