@@ -3,17 +3,18 @@ a per-row report, and nothing written unless every row is fine."""
 
 from __future__ import annotations
 
+import argparse
 import json
-import os
-import subprocess
-import sys
 from pathlib import Path
 
+import pytest
 from litestar import Litestar
 from litestar.testing import TestClient
 
+from api.console.cli import cmd_onboard
 from api.services import Services
 from infrastructure.servers import ServerUrls
+from infrastructure.settings import get_settings
 from tests.conftest import count_events, issue_key, settle
 from tests.console.test_console_access import csrf_of, log_in
 
@@ -100,31 +101,40 @@ def test_a_good_file_is_checked_then_applied_and_an_auditor_cannot_upload(
     assert client.get("/console/onboarding").status_code == 403
 
 
+def onboard(path: Path, check: bool = False) -> int:
+    return cmd_onboard(argparse.Namespace(file=str(path), check=check, verbose=False))
+
+
 def test_the_cli_checks_every_row_and_writes_only_a_clean_file(
-    services: Services, database: str, servers: ServerUrls, tmp_path: Path
+    services: Services,
+    database: str,
+    servers: ServerUrls,
+    tmp_path: Path,
+    monkeypatch: pytest.MonkeyPatch,
+    capsys: pytest.CaptureFixture[str],
 ) -> None:
-    env = {
-        **os.environ,
-        "LEDGERLINE_DATABASE_URL": database,
-        "LEDGERLINE_NATS_URL": servers.nats_url,
-        "LEDGERLINE_DATA_DIR": str(tmp_path),
-        "LEDGERLINE_LOG_LEVEL": "warning",
-    }
+    # Given the CLI's onboard command pointed at this test's servers (run in process: a
+    # second interpreter would spend most of this test importing)
+    monkeypatch.setenv("LEDGERLINE_DATABASE_URL", database)
+    monkeypatch.setenv("LEDGERLINE_NATS_URL", servers.nats_url)
+    get_settings.cache_clear()
     bad, good = tmp_path / "bad.csv", tmp_path / "good.csv"
     bad.write_text(BAD)
     good.write_text(GOOD)
-    cli = [sys.executable, "-m", "api.cli", "onboard"]
     before = count_events(database)
-    # When the bad file is given, then it exits 1 naming each bad line, and writes nothing
-    refused = subprocess.run([*cli, str(bad)], env=env, capture_output=True, text=True, check=False)
-    assert refused.returncode == 1, refused.stderr
-    lines = [json.loads(line)["line"] for line in refused.stdout.splitlines()]
-    assert lines == [2, 3, 4, 5, 6]
-    assert count_events(database) == before
-    # When the good file is given, then it is written
-    done = subprocess.run([*cli, str(good)], env=env, capture_output=True, text=True, check=False)
-    assert done.returncode == 0, done.stderr
-    assert json.loads(done.stdout.splitlines()[-1]) == {
-        "written": {"location": 2, "sku": 2, "stock": 3}
-    }
-    assert count_events(database) > before
+    try:
+        # When the bad file is given, then it exits 1 naming each bad line, writing nothing
+        assert onboard(bad) == 1
+        lines = [json.loads(line)["line"] for line in capsys.readouterr().out.splitlines()]
+        assert lines == [2, 3, 4, 5, 6]
+        assert count_events(database) == before
+        # When the good file is only checked, then nothing is written either
+        assert onboard(good, check=True) == 0
+        assert count_events(database) == before
+        # When the good file is given, then it is written
+        assert onboard(good) == 0
+    finally:
+        get_settings.cache_clear()
+    out = capsys.readouterr().out.splitlines()
+    assert json.loads(out[-1]) == {"written": {"location": 2, "sku": 2, "stock": 3}}
+    assert count_events(database) == before + 7
