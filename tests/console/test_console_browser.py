@@ -23,7 +23,9 @@ pytestmark = pytest.mark.browser
 
 
 def log_in(browser: Browser, base: str, token: str) -> Page:
-    page = browser.new_page(base_url=base, viewport={"width": 1280, "height": 860})
+    # One context per user: a second tab of it shares the login's cookie.
+    context = browser.new_context(base_url=base, viewport={"width": 1280, "height": 860})
+    page = context.new_page()
     page.goto("/console/stock")
     expect(page).to_have_url(f"{base}/console/login")  # no session: the login form
     page.fill("input[name=api_key]", token)
@@ -50,6 +52,7 @@ def test_an_operator_sees_atp_change_live_and_an_auditor_renders_a_dispute_bundl
 
     # When the operator logs in and finds the SKU
     page = log_in(browser, console_url, operator)
+    page.click("nav a:text-is('Stock')")
     page.fill("input[name=q]", "te")
     page.click("main button[type=submit]")
     page.click("a:text-is('TEE')")
@@ -71,12 +74,21 @@ def test_an_operator_sees_atp_change_live_and_an_auditor_renders_a_dispute_bundl
     expect(page.locator("#stock-tables tr[data-location='SOUTH'] td").nth(1)).to_have_text("2")
     page.screenshot(path=str(artifacts / "console.png"), full_page=True)
 
-    # When an order is placed through the API and the operator opens it from the order list
+    # When the operator watches the live feed while an order is placed through the API
+    feed = page.context.new_page()
+    feed.goto("/console/feed")
+    expect(feed.locator("#live-state")).to_have_attribute("data-state", "live")
     placed = httpx.post(
         f"{console_url}/v1/channels/web/orders", headers=bearer(admin), json=order("W-7", 2)
     )
     assert placed.status_code == 201, placed.text
+    # Then the order's events appear in the feed as they are published
+    expect(feed.locator("#feed-rows")).to_contain_text("order.OrderPlaced")
+    expect(feed.locator("#feed-rows")).to_contain_text("inventory.StockReserved")
+    feed.screenshot(path=str(artifacts / "feed.png"), full_page=True)
+    feed.close()
     settle(services)
+    # When the operator opens the order from the order list
     page.goto("/console/orders?channel=web")
     page.click("a:text-is('W-7')")
     # Then its timeline shows it placed and routed, in order
@@ -86,7 +98,10 @@ def test_an_operator_sees_atp_change_live_and_an_auditor_renders_a_dispute_bundl
     page.screenshot(path=str(artifacts / "order-timeline.png"), full_page=True)
     # and an operator is offered no dispute bundle (auditors and admins only)
     expect(page.locator("a:text('Dispute bundle')")).to_have_count(0)
-    page.close()
+    page.goto("/console/dashboard")
+    expect(page.locator("#kpi-oversell")).to_be_visible()
+    page.screenshot(path=str(artifacts / "dashboard.png"), full_page=True)
+    page.context.close()
 
     # When an auditor, after a checkpoint was signed, opens the order's dispute bundle
     Checkpointer(database, None).checkpoint()
@@ -100,4 +115,4 @@ def test_an_operator_sees_atp_change_live_and_an_auditor_renders_a_dispute_bundl
     # and the auditor's stock page has no write control
     auditor.goto("/console/stock/TEE")
     expect(auditor.locator("form.write")).to_have_count(0)
-    auditor.close()
+    auditor.context.close()
