@@ -116,6 +116,8 @@ def cmd_up(args: argparse.Namespace) -> int:
                 port=args.port or settings.port,
                 log_level="warning",
                 access_log=False,
+                # Console pages hold server-sent event streams open; don't wait on them.
+                timeout_graceful_shutdown=5,
             )
         finally:
             for _, stop in running:

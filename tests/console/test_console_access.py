@@ -113,6 +113,9 @@ def test_an_operator_sees_the_adjustment_form_but_no_dispute_bundle(
 ) -> None:
     # Given an operator logged in
     assert log_in(client, issue_key(services, "operator")).status_code == 303
+    # When they look up TEE's prices, then each channel's effective price is shown
+    prices = client.get("/console/prices?sku=TEE")
+    assert re.search(r'data-channel="web"><td>web</td>\s*<td class="num">19.90 EUR', prices.text)
     # When they open the SKU, then the adjustment form is there
     assert WRITE_FORM.search(client.get("/console/stock/TEE").text) is not None
     # and dispute bundles are for auditors and admins only (as on the API)
