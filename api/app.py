@@ -14,6 +14,8 @@ from litestar.openapi import OpenAPIConfig
 from litestar.plugins.prometheus import PrometheusConfig, PrometheusController
 
 from api.auth import admits, authorize
+from api.console import TEMPLATES, console_router
+from api.console.kpi_metrics import bind_kpi_metrics
 from api.middleware import request_id_middleware
 from api.openapi_document import render_plugins
 from api.problems import EXCEPTION_HANDLERS
@@ -84,6 +86,7 @@ def create_app(services: Services, *, max_body_bytes: int = 64 * 1024) -> Litest
     @asynccontextmanager
     async def lifespan(app: Litestar) -> AsyncIterator[None]:
         await services.read_pool.open()
+        bind_kpi_metrics(services.follower.conninfo)
         try:
             services.nats = await connect(
                 services.nats_url, "ledgerline-api", max_reconnect_attempts=-1, connect_timeout=5
@@ -101,7 +104,8 @@ def create_app(services: Services, *, max_body_bytes: int = 64 * 1024) -> Litest
         return services
 
     return Litestar(
-        route_handlers=[*ROUTES, MetricsController],
+        route_handlers=[*ROUTES, MetricsController, console_router()],
+        template_config=TEMPLATES,
         dependencies={"services": Provide(provide_services, use_cache=True)},
         guards=[authorize],
         state=State({"services": services}),

@@ -22,6 +22,7 @@ import uvicorn
 from api.app import create_app
 from api.audit_cli import add_audit_commands, start_checkpoints
 from api.bootstrap import build_services
+from api.console.cli import add_console_commands
 from api.demo import CHANNELS, load_demo
 from api.privacy_cli import add_privacy_commands
 from api.services import Services
@@ -44,6 +45,7 @@ from infrastructure.relay import Relay, start_in_thread
 from infrastructure.servers import ServerUrls, describe, running_servers
 from infrastructure.settings import Settings, get_settings
 from projections.demand_view import DemandReadModels
+from projections.kpis import kpi_followers
 from projections.price_queries import PriceQueries
 from projections.rebuild import READ_MODELS, differences, rebuild, swap_in
 
@@ -76,6 +78,7 @@ def cmd_up(args: argparse.Namespace) -> int:
     settings = get_settings()
     with _services(settings) as (urls, services):
         running = [follower.start() for follower in services.followers()]
+        running.extend(follower.start() for follower in kpi_followers(urls.database_url))
         running.append(start_in_thread(Relay(urls.database_url, urls.nats_url)))
         running.append(DemandPricing(services.pricing, DemandReadModels(urls.database_url)).start())
         running.extend(process.start() for process in services.saga.processes())
@@ -116,6 +119,8 @@ def cmd_up(args: argparse.Namespace) -> int:
                 port=args.port or settings.port,
                 log_level="warning",
                 access_log=False,
+                # Console pages hold server-sent event streams open; don't wait on them.
+                timeout_graceful_shutdown=5,
             )
         finally:
             for _, stop in running:
@@ -412,6 +417,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     add_privacy_commands(sub)
     add_worker_commands(sub)
     add_serve_command(sub)
+    add_console_commands(sub)
 
     args = parser.parse_args(argv)
     configure_logging(os.environ.get("LEDGERLINE_LOG_LEVEL", get_settings().log_level))
