@@ -10,10 +10,12 @@ import structlog
 from litestar import Litestar
 from litestar.datastructures import State
 from litestar.di import Provide
+from litestar.middleware import DefineMiddleware
 from litestar.openapi import OpenAPIConfig
 from litestar.plugins.prometheus import PrometheusConfig, PrometheusController
 
 from api.auth import admits, authorize
+from api.body_guard import body_guard_middleware
 from api.console import TEMPLATES, console_router
 from api.console.kpi_metrics import bind_kpi_metrics
 from api.middleware import request_id_middleware
@@ -82,7 +84,9 @@ class MetricsController(PrometheusController):
     opt = admits("admin", "operator", "auditor", "connector")
 
 
-def create_app(services: Services, *, max_body_bytes: int = 64 * 1024) -> Litestar:
+def create_app(
+    services: Services, *, max_body_bytes: int = 64 * 1024, body_timeout: float = 30.0
+) -> Litestar:
     @asynccontextmanager
     async def lifespan(app: Litestar) -> AsyncIterator[None]:
         await services.read_pool.open()
@@ -110,7 +114,11 @@ def create_app(services: Services, *, max_body_bytes: int = 64 * 1024) -> Litest
         guards=[authorize],
         state=State({"services": services}),
         exception_handlers=EXCEPTION_HANDLERS,
-        middleware=[request_id_middleware, PROMETHEUS.middleware],
+        middleware=[
+            request_id_middleware,
+            DefineMiddleware(body_guard_middleware, timeout=body_timeout),
+            PROMETHEUS.middleware,
+        ],
         lifespan=[lifespan],
         request_max_body_size=max_body_bytes,
         openapi_config=OpenAPIConfig(
