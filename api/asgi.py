@@ -13,6 +13,7 @@ from litestar import Litestar
 
 from api.app import create_app
 from api.bootstrap import build_services
+from api.server import body_timeout_from_env
 from api.services import Services
 from application.orders import OrderSettings
 from infrastructure.settings import Settings, get_settings
@@ -45,4 +46,6 @@ def create() -> Litestar:
             "(ledgerline serve sets them for its workers)"
         )
     services = services_from(settings.database_url, settings.nats_url, settings)
-    return create_app(services, max_body_bytes=settings.max_body_bytes)
+    return create_app(
+        services, max_body_bytes=settings.max_body_bytes, body_timeout=body_timeout_from_env()
+    )

@@ -25,6 +25,7 @@ from api.bootstrap import build_services
 from api.console.cli import add_console_commands
 from api.demo import CHANNELS, load_demo
 from api.privacy_cli import add_privacy_commands
+from api.server import body_timeout_from_env, limits_from_env, server_config
 from api.services import Services
 from api.workers import add_serve_command, add_worker_commands, run_worker
 from application.access import AccessApp
@@ -113,15 +114,16 @@ def cmd_up(args: argparse.Namespace) -> int:
                 flush=True,
             )
         try:
-            uvicorn.run(
-                create_app(services, max_body_bytes=settings.max_body_bytes),
-                host=settings.host,
-                port=args.port or settings.port,
-                log_level="warning",
-                access_log=False,
-                # Console pages hold server-sent event streams open; don't wait on them.
-                timeout_graceful_shutdown=5,
+            app = create_app(
+                services,
+                max_body_bytes=settings.max_body_bytes,
+                body_timeout=body_timeout_from_env(),
             )
+            port = args.port or settings.port
+            config = server_config(app, settings.host, port, limits_from_env())
+            # Console pages hold server-sent event streams open; don't wait on them.
+            config.timeout_graceful_shutdown = 5
+            uvicorn.Server(config).run()
         finally:
             for _, stop in running:
                 stop.set()

@@ -10,6 +10,7 @@ that it is answered with a problem document.
 from __future__ import annotations
 
 import asyncio
+import os
 from dataclasses import dataclass
 from typing import Any
 
@@ -25,10 +26,36 @@ class ServerLimits:
     max_header_bytes: int = 16 * 1024  # request line plus headers; larger gets 400
 
 
-class DeadlineH11Protocol(H11Protocol):
-    """h11 with a deadline for the request head (uvicorn has none: slowloris holds forever)."""
+def limits_from_env() -> ServerLimits:
+    """``LEDGERLINE_HEADER_TIMEOUT_SECONDS``, ``LEDGERLINE_KEEP_ALIVE_SECONDS``,
+    ``LEDGERLINE_MAX_CONNECTIONS``; unset ones keep their defaults."""
+    default = ServerLimits()
+    return ServerLimits(
+        header_timeout=float(
+            os.environ.get("LEDGERLINE_HEADER_TIMEOUT_SECONDS") or default.header_timeout
+        ),
+        keep_alive_timeout=int(
+            os.environ.get("LEDGERLINE_KEEP_ALIVE_SECONDS") or default.keep_alive_timeout
+        ),
+        max_connections=int(
+            os.environ.get("LEDGERLINE_MAX_CONNECTIONS") or default.max_connections
+        ),
+    )
 
-    header_timeout: float = ServerLimits.header_timeout
+
+def body_timeout_from_env() -> float:
+    """``LEDGERLINE_BODY_TIMEOUT_SECONDS``: how long a request body may take to arrive."""
+    return float(os.environ.get("LEDGERLINE_BODY_TIMEOUT_SECONDS") or 30.0)
+
+
+class DeadlineH11Protocol(H11Protocol):
+    """h11 with a deadline for the request head (uvicorn has none: slowloris holds forever).
+
+    The deadline is read from the environment when this module is imported, so that worker
+    processes started by ``serve --workers`` (which import this class by name) get it too.
+    """
+
+    header_timeout: float = limits_from_env().header_timeout
     _head_deadline: asyncio.TimerHandle | None = None
 
     def connection_made(self, transport: asyncio.Transport) -> None:  # type: ignore[override]
@@ -62,20 +89,23 @@ class DeadlineH11Protocol(H11Protocol):
             self.transport.close()
 
 
+def server_options(limits: ServerLimits) -> dict[str, Any]:
+    """The uvicorn settings that bound each client (for ``uvicorn.run`` and ``Config``)."""
+    protocol: type[DeadlineH11Protocol] = DeadlineH11Protocol
+    if limits.header_timeout != DeadlineH11Protocol.header_timeout:
+        # In this process only (a test, or ``up``): worker processes cannot import it.
+        timeout = {"header_timeout": limits.header_timeout}
+        protocol = type("LedgerlineH11Protocol", (DeadlineH11Protocol,), timeout)
+    return {
+        "http": protocol,
+        "timeout_keep_alive": limits.keep_alive_timeout,
+        "limit_concurrency": limits.max_connections,
+        "h11_max_incomplete_event_size": limits.max_header_bytes,
+        "log_level": "warning",
+        "access_log": False,
+    }
+
+
 def server_config(app: Any, host: str, port: int, limits: ServerLimits) -> uvicorn.Config:
-    """The uvicorn configuration every API process runs with."""
-    protocol = type(
-        "LedgerlineH11Protocol", (DeadlineH11Protocol,), {"header_timeout": limits.header_timeout}
-    )
-    return uvicorn.Config(
-        app,
-        host=host,
-        port=port,
-        http=protocol,
-        timeout_keep_alive=limits.keep_alive_timeout,
-        limit_concurrency=limits.max_connections,
-        h11_max_incomplete_event_size=limits.max_header_bytes,
-        log_level="warning",
-        access_log=False,
-        lifespan="on",
-    )
+    """The uvicorn configuration of an API served in this process."""
+    return uvicorn.Config(app, host=host, port=port, lifespan="on", **server_options(limits))

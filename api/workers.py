@@ -29,6 +29,7 @@ from eventsourcing.persistence import PersistenceError
 
 from api.asgi import services_from
 from api.audit_cli import start_checkpoints
+from api.server import limits_from_env, server_options
 from api.services import Services
 from application.bookings import BookingsApp
 from application.demand_pricing import DemandPricing
@@ -189,9 +190,8 @@ def cmd_serve(args: argparse.Namespace) -> int:
             host=args.host or settings.host,
             port=args.port or settings.port,
             workers=args.workers,
-            log_level="warning",
-            access_log=False,
             timeout_graceful_shutdown=10,
+            **server_options(limits_from_env()),
         )
     return 0
 
