@@ -111,6 +111,8 @@ def fuzz(operation: Any, base: str, tokens: dict[str, str], mode: GenerationMode
     exercise()
 
 
+# The suite's 300 s is for the default; a longer run gets time in proportion.
+@pytest.mark.timeout(300 + 60 * EXAMPLES)
 def test_no_operation_answers_a_generated_request_with_a_5xx_or_off_its_schema(
     api: str, tokens: dict[str, str]
 ) -> None:
