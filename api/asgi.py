@@ -15,6 +15,7 @@ from api.app import create_app
 from api.bootstrap import build_services
 from api.services import Services
 from application.orders import OrderSettings
+from infrastructure.log import configure_logging
 from infrastructure.settings import Settings, get_settings
 
 
@@ -39,6 +40,8 @@ def services_from(
 def create() -> Litestar:
     """The app of one API worker process; its servers come from the environment."""
     settings = get_settings()
+    # A worker process of its own: it does not pass through the CLI's main().
+    configure_logging(settings.log_level)
     if settings.database_url is None or settings.nats_url is None:
         raise RuntimeError(
             "api.asgi:create needs LEDGERLINE_DATABASE_URL and LEDGERLINE_NATS_URL "
