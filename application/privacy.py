@@ -27,7 +27,13 @@ from application.bookings import BookingsApp, booking_view
 from application.commands import ANONYMOUS, Request
 from application.context import acting_per_event
 from application.orders import OrdersApp, order_view
-from domain.customer import MAX_TEXT, Customer, customer_stream
+from domain.customer import (
+    MAX_TEXT,
+    SEPARATE_CATEGORIES,
+    Customer,
+    category_key,
+    customer_stream,
+)
 from domain.errors import NotFound
 from domain.identity import check_code, check_text
 
@@ -138,7 +144,12 @@ class PrivacyApp(Application[UUID]):
                 self.orders.erase_personal_data(stream, legal_basis, request)
             elif log == BookingsApp.name:
                 self.bookings.erase_personal_data(stream, legal_basis, request)
-        destroyed = self.keys.destroy_keys(subjects)
+        destroyed = self.keys.destroy_keys(
+            [
+                *subjects,
+                *(category_key(c, stream) for _, stream in streams for c in SEPARATE_CATEGORIES),
+            ]
+        )
         now = self.clock()
         if destroyed or not found.erased:
             found.erase(by, legal_basis, subjects, len(streams), now)

@@ -25,6 +25,7 @@ from uuid import UUID
 import psycopg
 from cryptography.exceptions import InvalidTag
 
+from domain.customer import SEPARATE_CATEGORIES, category_key
 from infrastructure.privacy.crypto import MasterKeys, open_bytes, seal_bytes
 from infrastructure.privacy.keystore import KeyStore
 
@@ -59,6 +60,15 @@ def subject_of(parts: Parts, stream: UUID | str) -> str:
         if isinstance(value, dict) and isinstance(value.get("customer_id"), str):
             return str(value["customer_id"])
     return f"stream:{stream}"
+
+
+def category_subject(key: str, owner: str, stream: UUID | str) -> str:
+    """The key a personal value is sealed with. A ship-to address has a key of its own per
+    order, so retention can erase it alone (application/retention.py); erasing the customer
+    destroys it with theirs."""
+    if key in SEPARATE_CATEGORIES:
+        return category_key(key, stream)
+    return owner
 
 
 def may_hold_personal(state: bytes) -> bool:
@@ -110,7 +120,10 @@ class Privacy:
             return set()
         found: Parts = []
         _personal_parts(parsed, found)
-        return {subject_of(found, stream)} if found else set()
+        if not found:
+            return set()
+        owner = subject_of(found, stream)
+        return {category_subject(key, owner, stream) for _, key in found}
 
     @staticmethod
     def seal(document: bytes, stream: UUID | str, keys: dict[str, bytes]) -> bytes:
@@ -125,18 +138,22 @@ class Privacy:
         _personal_parts(parsed, found)
         if not found:
             return document
-        subject = subject_of(found, stream)
-        data_key = keys[subject]
-        label = _b64(subject.encode())
+        owner = subject_of(found, stream)
 
-        def seal_one(value: Any) -> str:
-            if is_sealed(value):
-                return str(value)
-            plain = json.dumps(value, separators=(",", ":"), ensure_ascii=False).encode()
-            return PREFIX + label + ":" + _b64(seal_bytes(data_key, plain, subject.encode()))
+        def sealer(subject: str) -> Callable[[Any], Any]:
+            data_key = keys[subject]
+            label = _b64(subject.encode())
+
+            def seal_one(value: Any) -> str:
+                if is_sealed(value):
+                    return str(value)
+                plain = json.dumps(value, separators=(",", ":"), ensure_ascii=False).encode()
+                return PREFIX + label + ":" + _b64(seal_bytes(data_key, plain, subject.encode()))
+
+            return seal_one
 
         for parent, key in found:
-            parent[key] = _map_leaves(parent[key], seal_one)
+            parent[key] = _map_leaves(parent[key], sealer(category_subject(key, owner, stream)))
         return json.dumps(parsed, separators=(",", ":"), ensure_ascii=False).encode()
 
     # -- revealing -------------------------------------------------------------------------
