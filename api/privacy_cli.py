@@ -1,6 +1,7 @@
 """``ledgerline customer ...`` and ``ledgerline privacy ...``: customers' privacy from the
 command line (decision 0018, docs/privacy.md).
 
+- ``customer find REFERENCE``: the customer(s) an id or a channel's reference names;
 - ``customer link ID CHANNEL REFERENCE``: a channel's reference names customer ID;
 - ``customer erase ID --legal-basis TEXT``: erase their personal data everywhere;
 - ``customer export ID [-o FILE]``: everything held about them, decrypted, as JSON;
@@ -64,6 +65,13 @@ def cmd_link(args: argparse.Namespace) -> int:
         found = privacy.link(args.customer, args.channel, args.reference, CLI)
     print(json.dumps({"customer_id": args.customer, "customer_ids": found.subjects}))
     return 0
+
+
+def cmd_find(args: argparse.Namespace) -> int:
+    with _privacy() as (_, privacy):
+        found = privacy.find(args.reference)
+    print(json.dumps(found, indent=2))
+    return 0 if found else 1
 
 
 def cmd_erase(args: argparse.Namespace) -> int:
@@ -143,6 +151,9 @@ def add_privacy_commands(sub: argparse._SubParsersAction[argparse.ArgumentParser
     link.add_argument("channel")
     link.add_argument("reference")
     link.set_defaults(func=cmd_link)
+    find = customer_sub.add_parser("find", help="customers known by an id or channel reference")
+    find.add_argument("reference")
+    find.set_defaults(func=cmd_find)
     erase = customer_sub.add_parser("erase", help="erase a customer's personal data")
     erase.add_argument("customer")
     erase.add_argument("--legal-basis", required=True, help="e.g. 'GDPR Art. 17(1)(a)'")

@@ -67,6 +67,11 @@ def test_an_admin_links_exports_and_erases_a_customer_across_channels(
     assert {NAME, EMAIL, "+49 89 1234567"} <= names(data)
     assert {e["type"] for e in data["events"]} >= {"OrderPlaced", "BookingHeld"}
     assert data["channel_references"] == [{"channel": "marketplace", "reference": "MP-77"}]
+    # and the marketplace's buyer id finds the customer, with all three
+    assert services.privacy is not None
+    (known,) = services.privacy.find("MP-77")
+    assert known["customer_id"] == "C-1"
+    assert len(known["streams"]) == 3
     # and a channel's key may not ask
     channel_key = issue_key(services, "channel:web")
     refused = client.get("/v1/customers/C-1/export", headers=bearer(channel_key))
