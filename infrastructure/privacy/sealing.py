@@ -17,6 +17,7 @@ clear and auditable. The stored bytes (ciphertext) are what the hash chain cover
 from __future__ import annotations
 
 import base64
+import contextlib
 import json
 from collections.abc import Callable, Iterable
 from typing import Any
@@ -101,6 +102,25 @@ def _map_leaves(value: Any, change: Callable[[Any], Any]) -> Any:
     return None if value is None else change(value)
 
 
+def _open(value: Any, keys: dict[str, bytes | None]) -> Any:
+    """One personal value: opened if sealed, ``"[erased]"`` once its key is gone."""
+    if not is_sealed(value):
+        return value
+    label, _, payload = value[len(PREFIX) :].partition(":")
+    try:
+        subject = _unb64(label).decode()
+        sealed = _unb64(payload)
+    except ValueError:
+        return ERASED  # not ours: nothing readable to show
+    data_key = keys.get(subject)
+    if data_key is None:
+        return ERASED
+    try:
+        return json.loads(open_bytes(data_key, sealed, subject.encode()))
+    except InvalidTag:  # sealed under a key since destroyed and made anew
+        return ERASED
+
+
 class Privacy:
     """Seals personal fields before they are stored and reveals them when read."""
 
@@ -145,8 +165,6 @@ class Privacy:
             label = _b64(subject.encode())
 
             def seal_one(value: Any) -> str:
-                if is_sealed(value):
-                    return str(value)
                 plain = json.dumps(value, separators=(",", ":"), ensure_ascii=False).encode()
                 return PREFIX + label + ":" + _b64(seal_bytes(data_key, plain, subject.encode()))
 
@@ -165,28 +183,29 @@ class Privacy:
         start = document.find(_MARK)
         while start >= 0:
             end = document.find(b":", start + len(_MARK))
-            found.add(_unb64(document[start + len(_MARK) : end].decode()).decode())
+            if end < 0:
+                break
+            # Text that only looks sealed (a channel's free text outside personal fields)
+            # names no subject: skipped, never a reason to fail a read.
+            with contextlib.suppress(ValueError):
+                found.add(_unb64(document[start + len(_MARK) : end].decode()).decode())
             start = document.find(_MARK, end)
         return found
 
     @staticmethod
     def reveal_value(value: Any, keys: dict[str, bytes | None]) -> Any:
-        """One value: a sealed one opened (or ``"[erased]"``), anything else unchanged."""
+        """A stored value with the sealed values under its personal fields opened (or shown
+        as ``"[erased]"``); everything else as stored, whatever it looks like."""
         if isinstance(value, dict):
-            return {k: Privacy.reveal_value(v, keys) for k, v in value.items()}
+            return {
+                k: _map_leaves(v, lambda leaf: _open(leaf, keys))
+                if k in PERSONAL_KEYS and v is not None
+                else Privacy.reveal_value(v, keys)
+                for k, v in value.items()
+            }
         if isinstance(value, list):
             return [Privacy.reveal_value(v, keys) for v in value]
-        if not is_sealed(value):
-            return value
-        label, _, payload = value[len(PREFIX) :].partition(":")
-        subject = _unb64(label).decode()
-        data_key = keys.get(subject)
-        if data_key is None:
-            return ERASED
-        try:
-            return json.loads(open_bytes(data_key, _unb64(payload), subject.encode()))
-        except InvalidTag:  # sealed under a key since destroyed and made anew
-            return ERASED
+        return value
 
     def reveal(self, document: bytes, keys: dict[str, bytes | None]) -> bytes:
         """``document`` with its sealed values revealed, given the subjects' keys."""

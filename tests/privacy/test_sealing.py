@@ -102,3 +102,24 @@ def test_rewrap_moves_every_live_key_to_the_new_master_key(database: str) -> Non
             "C-1": made["C-1"],
             "C-2": None,
         }
+
+
+def test_text_that_only_looks_sealed_is_stored_sealed_or_read_as_written() -> None:
+    # Given a channel's free text that imitates a sealed value, in a personal field (a name)
+    # and outside one (a payment reference)
+    stream = uuid4()
+    fake = "sealed:v1:Qy0x:bm90IGNpcGhlcnRleHQ"
+    state = json.dumps(
+        {"payment": {"reference": fake + ":x"}, "customer": {"customer_id": "C-1", "name": fake}}
+    ).encode()
+    keys = {"C-1": new_data_key()}
+    sealer = privacy()
+    # When it is stored and read back
+    sealed = sealer.seal(state, stream, keys)
+    read = json.loads(sealer.reveal(sealed, {"C-1": keys["C-1"]}))
+    # Then the name was sealed like any other and reads back as written
+    assert json.loads(sealed)["customer"]["name"] != fake
+    assert read["customer"]["name"] == fake
+    # and the free text outside personal fields reads as written, never breaking a read
+    assert read["payment"]["reference"] == fake + ":x"
+    assert json.loads(sealer.reveal(state, {}))["payment"]["reference"] == fake + ":x"
