@@ -12,7 +12,7 @@ from api.services import Services
 from tests.api.test_orders_api import ADDRESS, order
 from tests.bookings.support import NIGHT, hotel
 from tests.conftest import bearer, issue_key, settle
-from tests.privacy.support import CUSTOMER, EMAIL, NAME, PERSONAL, placed_order
+from tests.privacy.support import CUSTOMER, EMAIL, NAME, PERSONAL, leftovers, placed_order
 
 
 def names(document: Any) -> set[str]:
@@ -29,7 +29,7 @@ def names(document: Any) -> set[str]:
 
 
 def test_an_admin_links_exports_and_erases_a_customer_across_channels(
-    client: TestClient[Litestar], services: Services
+    client: TestClient[Litestar], services: Services, database: str
 ) -> None:
     # Given customer C-1, known to the marketplace as buyer MP-77
     linked = client.post(
@@ -55,6 +55,7 @@ def test_an_admin_links_exports_and_erases_a_customer_across_channels(
         guest={**CUSTOMER, "phone": "+49 89 1234567"},
         currency="EUR",
     )
+    services.bookings.confirm("web", "B-1", "psp-9")  # a confirmation document holds the guest
     settle(services)
 
     # When an admin asks for the customer's data
@@ -72,6 +73,8 @@ def test_an_admin_links_exports_and_erases_a_customer_across_channels(
     (known,) = services.privacy.find("MP-77")
     assert known["customer_id"] == "C-1"
     assert len(known["streams"]) == 3
+    # (the read models hold it in the clear, the booking's confirmation document too)
+    assert "bookings.documents" in leftovers(database, ("+49 89 1234567",))["+49 89 1234567"]
     # and a channel's key may not ask
     channel_key = issue_key(services, "channel:web")
     refused = client.get("/v1/customers/C-1/export", headers=bearer(channel_key))
@@ -90,6 +93,8 @@ def test_an_admin_links_exports_and_erases_a_customer_across_channels(
         assert shown["customer"]["name"] == "[erased]", shown
     booking = client.get("/v1/channels/web/bookings/B-1").json()
     assert booking["guest"]["name"] == "[erased]"
+    # and no table holds them, the bookings' confirmation documents included
+    assert leftovers(database, (*PERSONAL, "+49 89 1234567")) == {}
     assert booking["guest"]["phone"] == "[erased]"
     # and the export holds nothing personal any more, but says who erased it and why
     after = client.get("/v1/customers/C-1/export").json()
