@@ -16,6 +16,7 @@ from api.bootstrap import build_services
 from api.server import body_timeout_from_env
 from api.services import Services
 from application.orders import OrderSettings
+from infrastructure.log import configure_logging
 from infrastructure.settings import Settings, get_settings
 
 
@@ -40,6 +41,8 @@ def services_from(
 def create() -> Litestar:
     """The app of one API worker process; its servers come from the environment."""
     settings = get_settings()
+    # A worker process of its own: it does not pass through the CLI's main().
+    configure_logging(settings.log_level)
     if settings.database_url is None or settings.nats_url is None:
         raise RuntimeError(
             "api.asgi:create needs LEDGERLINE_DATABASE_URL and LEDGERLINE_NATS_URL "

@@ -1,6 +1,7 @@
 """``ledgerline customer ...`` and ``ledgerline privacy ...``: customers' privacy from the
 command line (decision 0018, docs/privacy.md).
 
+- ``customer find REFERENCE``: the customer(s) an id or a channel's reference names;
 - ``customer link ID CHANNEL REFERENCE``: a channel's reference names customer ID;
 - ``customer erase ID --legal-basis TEXT``: erase their personal data everywhere;
 - ``customer export ID [-o FILE]``: everything held about them, decrypted, as JSON;
@@ -17,8 +18,10 @@ import json
 import sys
 from collections.abc import Iterator
 from contextlib import contextmanager
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
+from uuid import UUID
 
 import psycopg
 
@@ -27,18 +30,20 @@ from application.commands import Request
 from application.context import CommandContext
 from application.orders import OrdersApp
 from application.privacy import PrivacyApp
+from application.retention import Retention, RetentionRules
 from infrastructure.eventstore import application_env
 from infrastructure.privacy.crypto import MASTER_KEY_ENV, PREVIOUS_MASTER_KEY_ENV, generate_key
 from infrastructure.privacy.crypto import master_keys as configured_master_keys
 from infrastructure.privacy.keystore import KeyStore, create_statements
 from infrastructure.servers import running_servers
 from infrastructure.settings import get_settings
+from projections.order_queries import OrderQueries
 
 CLI = Request(CommandContext(actor="cli"))
 
 
 @contextmanager
-def _privacy() -> Iterator[PrivacyApp]:
+def _privacy() -> Iterator[tuple[str, PrivacyApp]]:
     """The privacy application over the orders and bookings logs, and nothing more: an
     erasure or an export neither reserves stock nor prices anything (no projections run
     here; ``ledgerline up`` or ``project`` apply the erasure events to the read models)."""
@@ -49,22 +54,29 @@ def _privacy() -> Iterator[PrivacyApp]:
         bookings = BookingsApp(application_env(urls.database_url, pool_size=2), unused)
         privacy = PrivacyApp(application_env(urls.database_url, pool_size=2), orders, bookings)
         try:
-            yield privacy
+            yield urls.database_url, privacy
         finally:
             for app in (privacy, orders, bookings):
                 app.close()
 
 
 def cmd_link(args: argparse.Namespace) -> int:
-    with _privacy() as privacy:
+    with _privacy() as (_, privacy):
         found = privacy.link(args.customer, args.channel, args.reference, CLI)
     print(json.dumps({"customer_id": args.customer, "customer_ids": found.subjects}))
     return 0
 
 
+def cmd_find(args: argparse.Namespace) -> int:
+    with _privacy() as (_, privacy):
+        found = privacy.find(args.reference)
+    print(json.dumps(found, indent=2))
+    return 0 if found else 1
+
+
 def cmd_erase(args: argparse.Namespace) -> int:
     """Erase; ``--by`` names who asked (defaults to the operator's login)."""
-    with _privacy() as privacy:
+    with _privacy() as (_, privacy):
         erasure = privacy.erase(
             args.customer,
             by=args.by or getpass.getuser(),
@@ -80,13 +92,31 @@ def cmd_erase(args: argparse.Namespace) -> int:
 
 
 def cmd_export(args: argparse.Namespace) -> int:
-    with _privacy() as privacy:
+    with _privacy() as (_, privacy):
         document = privacy.export(args.customer)
     text = json.dumps(document, indent=2, ensure_ascii=False)
     if args.output in (None, "-"):
         print(text)
     else:
         Path(args.output).write_text(text + "\n")
+    return 0
+
+
+def cmd_retention(args: argparse.Namespace) -> int:
+    """One run of the retention rules (schedule it, e.g. daily)."""
+    settings = get_settings()
+    days = args.ship_to_days if args.ship_to_days is not None else settings.retention_ship_to_days
+    queries = OrderQueries()
+
+    with _privacy() as (url, privacy):
+
+        def due(cutoff: datetime, limit: int) -> list[UUID]:
+            with psycopg.connect(url, autocommit=True) as conn:
+                return queries.due_for_ship_to_erasure(conn, cutoff, limit)
+
+        retention = Retention(privacy.orders, privacy.keys, due, RetentionRules(days))
+        erased = retention.run_once(datetime.now(UTC))
+    print(f"retention: {erased} ship-to address(es) erased", file=sys.stderr)
     return 0
 
 
@@ -121,6 +151,9 @@ def add_privacy_commands(sub: argparse._SubParsersAction[argparse.ArgumentParser
     link.add_argument("channel")
     link.add_argument("reference")
     link.set_defaults(func=cmd_link)
+    find = customer_sub.add_parser("find", help="customers known by an id or channel reference")
+    find.add_argument("reference")
+    find.set_defaults(func=cmd_find)
     erase = customer_sub.add_parser("erase", help="erase a customer's personal data")
     erase.add_argument("customer")
     erase.add_argument("--legal-basis", required=True, help="e.g. 'GDPR Art. 17(1)(a)'")
@@ -139,3 +172,8 @@ def add_privacy_commands(sub: argparse._SubParsersAction[argparse.ArgumentParser
     privacy_sub.add_parser(
         "rewrap", help="wrap every data key with the current master key"
     ).set_defaults(func=cmd_rewrap)
+    retention = privacy_sub.add_parser("retention", help="apply the retention rules once")
+    retention.add_argument(
+        "--ship-to-days", type=int, help="default: LEDGERLINE_RETENTION_SHIP_TO_DAYS (unset: kept)"
+    )
+    retention.set_defaults(func=cmd_retention)

@@ -104,15 +104,15 @@ def worker_work(
         return
     services = _services(urls, settings)
     try:
-        yield _service_work(kind, part, services, urls)
+        yield _service_work(part, services, urls)
     finally:
         services.close()
 
 
-def _service_work(kind: str, part: str, services: Services, urls: ServerUrls) -> Work:
+def _service_work(part: str, services: Services, urls: ServerUrls) -> Work:
     if part == "order-saga":
-        saga: list[Callable[[], object]] = [p.start for p in services.saga.processes()]
-        return several(*(threaded(start) for start in saga), threaded(services.expiry.start))  # type: ignore[arg-type]
+        saga = [threaded(process.start) for process in services.saga.processes()]
+        return several(*saga, threaded(services.expiry.start))
     if part == "bookings":
         return several(
             threaded(services.rebooking.process.start), threaded(services.booking_expiry.start)

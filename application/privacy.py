@@ -27,7 +27,13 @@ from application.bookings import BookingsApp, booking_view
 from application.commands import ANONYMOUS, Request
 from application.context import acting_per_event
 from application.orders import OrdersApp, order_view
-from domain.customer import MAX_TEXT, Customer, customer_stream
+from domain.customer import (
+    MAX_TEXT,
+    SEPARATE_CATEGORIES,
+    Customer,
+    category_key,
+    customer_stream,
+)
 from domain.errors import NotFound
 from domain.identity import check_code, check_text
 
@@ -122,6 +128,40 @@ class PrivacyApp(Application[UUID]):
     def streams(self, customer: str) -> list[tuple[str, UUID]]:
         return self.keys.personal_streams(self.subjects(customer))
 
+    def find(self, reference: str) -> list[dict[str, Any]]:
+        """Customers known by ``reference`` (their id or a channel's linked reference), each
+        with every id their data is filed under and the orders and bookings holding it.
+
+        Reads the privacy log from the start: it holds one registration and a few links per
+        customer, so it stays small next to the orders it describes."""
+        check_code(reference, "reference")
+        found: set[str] = set()
+        start = 1
+        while True:
+            notes = self.recorder.select_notifications(start, 500)
+            for note in notes:
+                event: Any = self.mapper.to_domain_event(note)
+                if type(event).__name__ == "CustomerRegistered" and event.customer_id == reference:
+                    found.add(event.customer_id)
+                elif (
+                    type(event).__name__ == "ChannelReferenceLinked"
+                    and event.reference == reference
+                ):
+                    found.add(self.repository.get(event.originator_id).customer_id)
+            if len(notes) < 500:
+                break
+            start = notes[-1].id + 1
+        return [
+            {
+                "customer_id": customer,
+                "customer_ids": self.subjects(customer),
+                "streams": [
+                    {"log": log, "stream_id": str(stream)} for log, stream in self.streams(customer)
+                ],
+            }
+            for customer in sorted(found)
+        ]
+
     def erase(
         self, customer: str, *, by: str, legal_basis: str, request: Request = ANONYMOUS
     ) -> Erasure:
@@ -138,7 +178,12 @@ class PrivacyApp(Application[UUID]):
                 self.orders.erase_personal_data(stream, legal_basis, request)
             elif log == BookingsApp.name:
                 self.bookings.erase_personal_data(stream, legal_basis, request)
-        destroyed = self.keys.destroy_keys(subjects)
+        destroyed = self.keys.destroy_keys(
+            [
+                *subjects,
+                *(category_key(c, stream) for _, stream in streams for c in SEPARATE_CATEGORIES),
+            ]
+        )
         now = self.clock()
         if destroyed or not found.erased:
             found.erase(by, legal_basis, subjects, len(streams), now)

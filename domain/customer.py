@@ -25,6 +25,16 @@ PSEUDONYMOUS = frozenset({"customer_id"})  # stays readable after erasure
 MAX_TEXT = 500
 
 
+# Personal data kept under a key of its own per order or booking, not the customer's, so a
+# retention rule can erase it alone (ship-to addresses, some days after delivery).
+SEPARATE_CATEGORIES = ("ship_to",)
+
+
+def category_key(category: str, stream: UUID | str) -> str:
+    """The key id a category's data in one stream is sealed under, e.g. ``ship_to:<id>``."""
+    return f"{category}:{stream}"
+
+
 def customer_stream(customer: str) -> UUID:
     return stream_id("customer", customer)
 

@@ -4,8 +4,9 @@ Playwright's own browser download host is not reachable from every machine we ru
 Debian's package mirror is. So ``ledgerline install-browser`` asks apt which packages Debian's
 ``chromium`` needs beyond what the machine already has (a simulation, no root), downloads
 them with ``apt-get download`` (no root) and unpacks them with ``dpkg-deb -x`` into a folder
-of the project's. Nothing is installed system-wide; a second run finds the folder and
-returns at once. A system Chromium (``/usr/lib/chromium/chromium``) is used if present.
+of the project's (refreshing package lists of its own first if the machine's are missing
+or stale). Nothing is installed system-wide; a second run finds the folder and returns at
+once. A system Chromium (``/usr/lib/chromium/chromium``) is used if present.
 """
 
 from __future__ import annotations
@@ -90,14 +91,51 @@ def _run(*command: str, cwd: Path | None = None) -> str:
     return done.stdout
 
 
-def needed_packages() -> list[str]:
+def _private_lists(target: Path) -> tuple[str, ...]:
+    """apt options for package lists of our own, refreshed now: the machine's may be stale
+    (a superseded security update is gone from the mirror) or missing, and refreshing them
+    in place needs root."""
+    lists, cache = target / "apt" / "lists", target / "apt" / "cache"
+    (lists / "partial").mkdir(parents=True, exist_ok=True)
+    (cache / "archives" / "partial").mkdir(parents=True, exist_ok=True)
+    options = (
+        "-o",
+        f"Dir::State::Lists={lists}",
+        "-o",
+        f"Dir::Cache={cache}",
+        "-o",
+        "Debug::NoLocking=1",
+    )
+    log.info("browser.apt_update")
+    _run("apt-get", "-q", *options, "update")
+    return options
+
+
+def needed_packages(options: tuple[str, ...] = ()) -> list[str]:
     """The packages apt would install for ``chromium`` on this machine (a simulation)."""
     if shutil.which("apt-get") is None or shutil.which("dpkg-deb") is None:
         raise BrowserUnavailable("apt-get and dpkg-deb are needed to fetch Debian's chromium")
-    answer = _run("apt-get", "install", "-s", "--no-install-recommends", "chromium")
+    answer = _run("apt-get", *options, "install", "-s", "--no-install-recommends", "chromium")
     packages = [line.split()[1] for line in answer.splitlines() if line.startswith("Inst ")]
     if not packages:
         raise BrowserUnavailable("apt would install nothing for chromium, yet none was found")
+    return packages
+
+
+def _download(target: Path, scratch: Path) -> list[str]:
+    """Fetch the packages into ``scratch``: with the machine's package lists, else with
+    fresh lists of our own."""
+    try:
+        packages = needed_packages()
+        _run("apt-get", "download", *packages, cwd=scratch)
+        return packages
+    except BrowserUnavailable as error:
+        log.info("browser.system_lists_failed", error=str(error))
+    for stale in scratch.glob("*.deb"):
+        stale.unlink()
+    options = _private_lists(target)
+    packages = needed_packages(options)
+    _run("apt-get", *options, "download", *packages, cwd=scratch)
     return packages
 
 
@@ -108,14 +146,13 @@ def install_browser(folder: Path | None = None) -> Browser:
         log.info("browser.present", executable=str(found.executable))
         return found
     target = folder or default_folder()
-    packages = needed_packages()
     target.mkdir(parents=True, exist_ok=True)
     # Unpack beside the target and swap it in, so an interrupted run leaves no half folder.
     with tempfile.TemporaryDirectory(dir=target, prefix="download-") as scratch:
         debs = Path(scratch) / "debs"
         debs.mkdir()
-        log.info("browser.download", packages=len(packages))
-        _run("apt-get", "download", *packages, cwd=debs)
+        packages = _download(target, debs)
+        log.info("browser.downloaded", packages=len(packages))
         staged = Path(scratch) / "root"
         for deb in sorted(debs.glob("*.deb")):
             _run("dpkg-deb", "-x", str(deb), str(staged))

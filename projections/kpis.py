@@ -1,7 +1,8 @@
 """Integration KPIs as read models (schema ``kpis``), one follower per log, plus their reads.
 
 - cycle counts per day and location: counts, units counted, absolute variance (inventory
-  accuracy = 1 - variance / counted; exact counts / counts);
+  accuracy = 1 - variance / counted; exact counts / counts); a first count where no stock
+  was ever recorded is an opening stock take, kept apart;
 - when each inventory event was stored, so connector acknowledgements (``connector_handled``)
   give the sync latency per connector (commit -> ack, p50 and p99);
 - sales per channel, day and currency from confirmed orders (orders, units, revenue), and
@@ -31,7 +32,9 @@ TABLES = """
 CREATE TABLE IF NOT EXISTS {s}.cycle_counts (
     day date NOT NULL, location text NOT NULL, counts bigint NOT NULL,
     exact bigint NOT NULL, counted bigint NOT NULL, variance bigint NOT NULL,
-    PRIMARY KEY (day, location));
+    opening bigint NOT NULL, PRIMARY KEY (day, location));
+CREATE TABLE IF NOT EXISTS {s}.stocked (
+    stream_id uuid NOT NULL, location text NOT NULL, PRIMARY KEY (stream_id, location));
 CREATE TABLE IF NOT EXISTS {s}.event_times (
     log text NOT NULL, position bigint NOT NULL, at timestamptz NOT NULL,
     PRIMARY KEY (log, position));
@@ -60,6 +63,10 @@ class InventoryKpis(SchemaProjection):
     def __init__(self, schema: str = SCHEMA) -> None:
         super().__init__("kpis-inventory", schema, "inventory")
         self._adjusted: Any = event_class(Inventory, "StockAdjusted")
+        self._stocking = {
+            event_class(Inventory, name)
+            for name in ("StockReceived", "StockReturned", "StockAdjusted", "StockTransferred")
+        }
 
     def apply(self, cur: psycopg.Cursor[Any], event: Any, meta: EventMeta, position: int) -> None:
         # The event's own timestamp is taken just before its transaction commits.
@@ -68,22 +75,39 @@ class InventoryKpis(SchemaProjection):
             ("inventory", position, event.timestamp),
         )
         if type(event) is self._adjusted and event.reason == AdjustmentReason.CYCLE_COUNT:
-            cur.execute(
-                self.sql(
-                    "INSERT INTO {s}.cycle_counts VALUES (%s, %s, 1, %s, %s, %s) "
-                    "ON CONFLICT (day, location) DO UPDATE SET counts = cycle_counts.counts + 1,"
-                    " exact = cycle_counts.exact + excluded.exact,"
-                    " counted = cycle_counts.counted + excluded.counted,"
-                    " variance = cycle_counts.variance + excluded.variance"
-                ),
-                (
-                    _day(event),
-                    event.location,
-                    int(event.delta == 0),
-                    event.counted or 0,
-                    abs(event.delta),
-                ),
-            )
+            self._count(cur, event)
+        places = [getattr(event, name, None) for name in ("location", "destination")]
+        if type(event) in self._stocking:
+            for place in (p for p in places if p is not None):
+                cur.execute(
+                    self.sql("INSERT INTO {s}.stocked VALUES (%s, %s) ON CONFLICT DO NOTHING"),
+                    (event.originator_id, place),
+                )
+
+    def _count(self, cur: psycopg.Cursor[Any], event: Any) -> None:
+        # The first count where no stock was ever recorded is the opening stock take, not a
+        # variance: counted apart, so a newly onboarded site does not read as 0 % accurate.
+        known = cur.execute(
+            self.sql("SELECT 1 FROM {s}.stocked WHERE stream_id = %s AND location = %s"),
+            (event.originator_id, event.location),
+        ).fetchone()
+        figures = (
+            (0, 0, 0, 0, 1)
+            if known is None
+            else (1, int(event.delta == 0), event.counted or 0, abs(event.delta), 0)
+        )
+        cur.execute(
+            self.sql(
+                "INSERT INTO {s}.cycle_counts VALUES (%s, %s, %s, %s, %s, %s, %s) "
+                "ON CONFLICT (day, location) DO UPDATE SET"
+                " counts = cycle_counts.counts + excluded.counts,"
+                " exact = cycle_counts.exact + excluded.exact,"
+                " counted = cycle_counts.counted + excluded.counted,"
+                " variance = cycle_counts.variance + excluded.variance,"
+                " opening = cycle_counts.opening + excluded.opening"
+            ),
+            (_day(event), event.location, *figures),
+        )
 
 
 class OrderKpis(SchemaProjection):
@@ -166,6 +190,7 @@ def kpi_figures(conn: psycopg.Connection[Any], days: int = 14) -> dict[str, Any]
     from a plain collector."""
     figures: dict[str, Any] = {
         "cycle_counts": 0,
+        "opening_counts": 0,
         "inventory_accuracy": None,
         "exact_counts": None,
         "fulfilment_accuracy": None,
@@ -176,14 +201,16 @@ def kpi_figures(conn: psycopg.Connection[Any], days: int = 14) -> dict[str, Any]
         "sales": [],
     }
     if _exists(conn, f"{SCHEMA}.cycle_counts"):
-        counts, exact, counted, variance = (
+        counts, exact, counted, variance, opening = (
             _rows(
                 conn,
                 "SELECT COALESCE(sum(counts), 0), COALESCE(sum(exact), 0), "
-                "COALESCE(sum(counted), 0), COALESCE(sum(variance), 0) FROM kpis.cycle_counts",
+                "COALESCE(sum(counted), 0), COALESCE(sum(variance), 0), "
+                "COALESCE(sum(opening), 0) FROM kpis.cycle_counts",
             )
         )[0]
         figures["cycle_counts"] = int(counts)
+        figures["opening_counts"] = int(opening)
         if counts:
             figures["exact_counts"] = float(exact) / float(counts)
             figures["inventory_accuracy"] = max(0.0, 1 - float(variance) / max(float(counted), 1))

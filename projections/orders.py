@@ -130,6 +130,7 @@ class OrdersProjection(SchemaProjection):
             "OrderExpired": self._expired,
             "ReturnRecorded": self._returned,
             "PersonalDataErased": self._erased,
+            "ShipToErased": self._ship_to_erased,
         }
         self.handlers = {event_class(Order, name): fn for name, fn in handlers.items()}
 
@@ -419,6 +420,17 @@ class OrdersProjection(SchemaProjection):
             ),
         )
         return "personal data erased", {"legal_basis": e.legal_basis}
+
+    def _ship_to_erased(self, cur: psycopg.Cursor[Any], e: Any, _: int) -> Entry:
+        row = cur.execute(
+            self.sql("SELECT ship_to FROM {s}.orders WHERE order_id = %s"), (e.originator_id,)
+        ).fetchone()
+        if row is not None and row[0] is not None:
+            cur.execute(
+                self.sql("UPDATE {s}.orders SET ship_to = %s WHERE order_id = %s"),
+                (to_json(erased(json.loads(row[0]))), e.originator_id),
+            )
+        return "ship-to address erased", {"legal_basis": e.legal_basis}
 
     def _expired(self, cur: psycopg.Cursor[Any], e: Any, _: int) -> Entry:
         self._move(cur, e.originator_id, e.shipments, ShipmentStatus.CANCELLED)

@@ -17,6 +17,7 @@ clear and auditable. The stored bytes (ciphertext) are what the hash chain cover
 from __future__ import annotations
 
 import base64
+import contextlib
 import json
 from collections.abc import Callable, Iterable
 from typing import Any
@@ -25,6 +26,7 @@ from uuid import UUID
 import psycopg
 from cryptography.exceptions import InvalidTag
 
+from domain.customer import SEPARATE_CATEGORIES, category_key
 from infrastructure.privacy.crypto import MasterKeys, open_bytes, seal_bytes
 from infrastructure.privacy.keystore import KeyStore
 
@@ -61,6 +63,15 @@ def subject_of(parts: Parts, stream: UUID | str) -> str:
     return f"stream:{stream}"
 
 
+def category_subject(key: str, owner: str, stream: UUID | str) -> str:
+    """The key a personal value is sealed with. A ship-to address has a key of its own per
+    order, so retention can erase it alone (application/retention.py); erasing the customer
+    destroys it with theirs."""
+    if key in SEPARATE_CATEGORIES:
+        return category_key(key, stream)
+    return owner
+
+
 def may_hold_personal(state: bytes) -> bool:
     """A cheap test that leaves most events (stock, prices) unparsed."""
     return any(mark in state for mark in _PERSONAL_MARKS)
@@ -91,6 +102,25 @@ def _map_leaves(value: Any, change: Callable[[Any], Any]) -> Any:
     return None if value is None else change(value)
 
 
+def _open(value: Any, keys: dict[str, bytes | None]) -> Any:
+    """One personal value: opened if sealed, ``"[erased]"`` once its key is gone."""
+    if not is_sealed(value):
+        return value
+    label, _, payload = value[len(PREFIX) :].partition(":")
+    try:
+        subject = _unb64(label).decode()
+        sealed = _unb64(payload)
+    except ValueError:
+        return ERASED  # not ours: nothing readable to show
+    data_key = keys.get(subject)
+    if data_key is None:
+        return ERASED
+    try:
+        return json.loads(open_bytes(data_key, sealed, subject.encode()))
+    except InvalidTag:  # sealed under a key since destroyed and made anew
+        return ERASED
+
+
 class Privacy:
     """Seals personal fields before they are stored and reveals them when read."""
 
@@ -110,7 +140,10 @@ class Privacy:
             return set()
         found: Parts = []
         _personal_parts(parsed, found)
-        return {subject_of(found, stream)} if found else set()
+        if not found:
+            return set()
+        owner = subject_of(found, stream)
+        return {category_subject(key, owner, stream) for _, key in found}
 
     @staticmethod
     def seal(document: bytes, stream: UUID | str, keys: dict[str, bytes]) -> bytes:
@@ -125,18 +158,20 @@ class Privacy:
         _personal_parts(parsed, found)
         if not found:
             return document
-        subject = subject_of(found, stream)
-        data_key = keys[subject]
-        label = _b64(subject.encode())
+        owner = subject_of(found, stream)
 
-        def seal_one(value: Any) -> str:
-            if is_sealed(value):
-                return str(value)
-            plain = json.dumps(value, separators=(",", ":"), ensure_ascii=False).encode()
-            return PREFIX + label + ":" + _b64(seal_bytes(data_key, plain, subject.encode()))
+        def sealer(subject: str) -> Callable[[Any], Any]:
+            data_key = keys[subject]
+            label = _b64(subject.encode())
+
+            def seal_one(value: Any) -> str:
+                plain = json.dumps(value, separators=(",", ":"), ensure_ascii=False).encode()
+                return PREFIX + label + ":" + _b64(seal_bytes(data_key, plain, subject.encode()))
+
+            return seal_one
 
         for parent, key in found:
-            parent[key] = _map_leaves(parent[key], seal_one)
+            parent[key] = _map_leaves(parent[key], sealer(category_subject(key, owner, stream)))
         return json.dumps(parsed, separators=(",", ":"), ensure_ascii=False).encode()
 
     # -- revealing -------------------------------------------------------------------------
@@ -148,28 +183,29 @@ class Privacy:
         start = document.find(_MARK)
         while start >= 0:
             end = document.find(b":", start + len(_MARK))
-            found.add(_unb64(document[start + len(_MARK) : end].decode()).decode())
+            if end < 0:
+                break
+            # Text that only looks sealed (a channel's free text outside personal fields)
+            # names no subject: skipped, never a reason to fail a read.
+            with contextlib.suppress(ValueError):
+                found.add(_unb64(document[start + len(_MARK) : end].decode()).decode())
             start = document.find(_MARK, end)
         return found
 
     @staticmethod
     def reveal_value(value: Any, keys: dict[str, bytes | None]) -> Any:
-        """One value: a sealed one opened (or ``"[erased]"``), anything else unchanged."""
+        """A stored value with the sealed values under its personal fields opened (or shown
+        as ``"[erased]"``); everything else as stored, whatever it looks like."""
         if isinstance(value, dict):
-            return {k: Privacy.reveal_value(v, keys) for k, v in value.items()}
+            return {
+                k: _map_leaves(v, lambda leaf: _open(leaf, keys))
+                if k in PERSONAL_KEYS and v is not None
+                else Privacy.reveal_value(v, keys)
+                for k, v in value.items()
+            }
         if isinstance(value, list):
             return [Privacy.reveal_value(v, keys) for v in value]
-        if not is_sealed(value):
-            return value
-        label, _, payload = value[len(PREFIX) :].partition(":")
-        subject = _unb64(label).decode()
-        data_key = keys.get(subject)
-        if data_key is None:
-            return ERASED
-        try:
-            return json.loads(open_bytes(data_key, _unb64(payload), subject.encode()))
-        except InvalidTag:  # sealed under a key since destroyed and made anew
-            return ERASED
+        return value
 
     def reveal(self, document: bytes, keys: dict[str, bytes | None]) -> bytes:
         """``document`` with its sealed values revealed, given the subjects' keys."""

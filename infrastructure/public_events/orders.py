@@ -279,6 +279,16 @@ class OrderPersonalDataErased(PublicEvent, frozen=True, kw_only=True):
     recorded_at: Time
 
 
+class OrderShipToErased(PublicEvent, frozen=True, kw_only=True):
+    """A retention rule (`legal_basis`) erased the order's `ship_to` address: delete any copy
+    you hold. From now on it reads `"[erased]"` everywhere, in earlier events replayed too."""
+
+    channel: Channel
+    order_number: OrderNumber
+    legal_basis: str
+    recorded_at: Time
+
+
 def _money(amount: Any, currency: str) -> Money | None:
     return None if amount is None else Money.of(amount, currency)
 
@@ -526,6 +536,17 @@ def _returned(event: Any, key: str) -> ReturnRecorded:
 def _personal_data_erased(event: Any, key: str) -> OrderPersonalDataErased:
     channel, order_number, _ = split_key(key)
     return OrderPersonalDataErased(
+        channel=channel,
+        order_number=order_number,
+        legal_basis=event.legal_basis,
+        recorded_at=utc(event.at),
+    )
+
+
+@ORDER.event(OrderShipToErased, stored="Order.ShipToErased")
+def _ship_to_erased(event: Any, key: str) -> OrderShipToErased:
+    channel, order_number, _ = split_key(key)
+    return OrderShipToErased(
         channel=channel,
         order_number=order_number,
         legal_basis=event.legal_basis,

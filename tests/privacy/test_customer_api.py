@@ -12,7 +12,7 @@ from api.services import Services
 from tests.api.test_orders_api import ADDRESS, order
 from tests.bookings.support import NIGHT, hotel
 from tests.conftest import bearer, issue_key, settle
-from tests.privacy.support import CUSTOMER, EMAIL, NAME, PERSONAL, placed_order
+from tests.privacy.support import CUSTOMER, EMAIL, NAME, PERSONAL, leftovers, placed_order
 
 
 def names(document: Any) -> set[str]:
@@ -29,7 +29,7 @@ def names(document: Any) -> set[str]:
 
 
 def test_an_admin_links_exports_and_erases_a_customer_across_channels(
-    client: TestClient[Litestar], services: Services
+    client: TestClient[Litestar], services: Services, database: str
 ) -> None:
     # Given customer C-1, known to the marketplace as buyer MP-77
     linked = client.post(
@@ -55,6 +55,7 @@ def test_an_admin_links_exports_and_erases_a_customer_across_channels(
         guest={**CUSTOMER, "phone": "+49 89 1234567"},
         currency="EUR",
     )
+    services.bookings.confirm("web", "B-1", "psp-9")  # a confirmation document holds the guest
     settle(services)
 
     # When an admin asks for the customer's data
@@ -67,6 +68,13 @@ def test_an_admin_links_exports_and_erases_a_customer_across_channels(
     assert {NAME, EMAIL, "+49 89 1234567"} <= names(data)
     assert {e["type"] for e in data["events"]} >= {"OrderPlaced", "BookingHeld"}
     assert data["channel_references"] == [{"channel": "marketplace", "reference": "MP-77"}]
+    # and the marketplace's buyer id finds the customer, with all three
+    assert services.privacy is not None
+    (known,) = services.privacy.find("MP-77")
+    assert known["customer_id"] == "C-1"
+    assert len(known["streams"]) == 3
+    # (the read models hold it in the clear, the booking's confirmation document too)
+    assert "bookings.documents" in leftovers(database, ("+49 89 1234567",))["+49 89 1234567"]
     # and a channel's key may not ask
     channel_key = issue_key(services, "channel:web")
     refused = client.get("/v1/customers/C-1/export", headers=bearer(channel_key))
@@ -75,7 +83,9 @@ def test_an_admin_links_exports_and_erases_a_customer_across_channels(
     # When an admin erases the customer
     erased = client.post("/v1/customers/C-1/erasure", json={"legal_basis": "GDPR Art. 17(1)(a)"})
     assert erased.status_code == 200, erased.text
-    assert sorted(erased.json()["keys_destroyed"]) == ["C-1", "MP-77"]
+    destroyed = erased.json()["keys_destroyed"]
+    assert destroyed[:2] == ["C-1", "MP-77"]
+    assert len(destroyed) == 4  # and each order's ship-to key
     settle(services)
     # Then both channels' orders and the booking read erased, through the API
     for channel, number in (("web", "W-1"), ("marketplace", "M-1")):
@@ -83,6 +93,8 @@ def test_an_admin_links_exports_and_erases_a_customer_across_channels(
         assert shown["customer"]["name"] == "[erased]", shown
     booking = client.get("/v1/channels/web/bookings/B-1").json()
     assert booking["guest"]["name"] == "[erased]"
+    # and no table holds them, the bookings' confirmation documents included
+    assert leftovers(database, (*PERSONAL, "+49 89 1234567")) == {}
     assert booking["guest"]["phone"] == "[erased]"
     # and the export holds nothing personal any more, but says who erased it and why
     after = client.get("/v1/customers/C-1/export").json()

@@ -40,7 +40,7 @@ def test_the_cli_exports_erases_and_rewraps(
     rotated = {**env, MASTER_KEY_ENV: generate_key(), PREVIOUS_MASTER_KEY_ENV: env[MASTER_KEY_ENV]}
     rewrapped = run(rotated, "privacy", "rewrap")
     assert rewrapped.returncode == 0, rewrapped.stderr
-    assert "rewrapped 1 data key" in rewrapped.stderr
+    assert "rewrapped 2 data key" in rewrapped.stderr
     # Then the new key alone opens the customer's data: the export holds it
     rotated.pop(PREVIOUS_MASTER_KEY_ENV)
     exported = run(rotated, "customer", "export", "C-1", "-o", str(tmp_path / "c1.json"))

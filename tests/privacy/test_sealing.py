@@ -37,10 +37,12 @@ def test_personal_values_are_sealed_under_the_customers_key_and_the_rest_stays_c
     # Given an order's stored state and customer C-1's data key
     stream = uuid4()
     state = json.dumps(ORDER).encode()
-    keys = {"C-1": new_data_key()}
-    # When it is sealed
+    address = f"ship_to:{stream}"
+    keys = {"C-1": new_data_key(), address: new_data_key()}
+    # When it is sealed: the customer's values under their key, the address under its own
+    # (so retention can erase it alone)
     sealer = privacy()
-    assert sealer.subjects(state, stream) == {"C-1"}  # the ship-to is the customer's too
+    assert sealer.subjects(state, stream) == {"C-1", address}
     sealed = sealer.seal(state, stream, keys)
     # Then no personal value is readable, the customer id and everything else is
     for text in ("Erika", "erika@example.com", "Marienplatz", "48.1"):
@@ -50,13 +52,18 @@ def test_personal_values_are_sealed_under_the_customers_key_and_the_rest_stays_c
     assert stored["total"] == ORDER["total"]
     assert stored["order_number"] == "W-1"
     # and with the key it reads back exactly, without it as erased
-    assert json.loads(sealer.reveal(sealed, {"C-1": keys["C-1"]})) == ORDER
-    gone = json.loads(sealer.reveal(sealed, {"C-1": None}))
+    assert json.loads(sealer.reveal(sealed, keys)) == ORDER
+    gone = json.loads(sealer.reveal(sealed, {"C-1": None, address: None}))
     assert gone["customer"] == {"customer_id": "C-1", "name": ERASED, "email": ERASED}
     assert gone["ship_to"] == {"line1": ERASED, "latitude": ERASED}
     assert gone["total"] == ORDER["total"]
+    # and the address alone can go
+    kept = json.loads(sealer.reveal(sealed, {"C-1": keys["C-1"], address: None}))
+    assert kept["customer"] == ORDER["customer"]
+    assert kept["ship_to"]["line1"] == ERASED
     # and a key made anew after erasure opens none of the old values
-    assert json.loads(sealer.reveal(sealed, {"C-1": new_data_key()}))["customer"]["name"] == ERASED
+    anew = json.loads(sealer.reveal(sealed, {"C-1": new_data_key()}))
+    assert anew["customer"]["name"] == ERASED
 
 
 def test_a_document_without_a_customer_id_is_filed_under_its_own_stream() -> None:
@@ -95,3 +102,24 @@ def test_rewrap_moves_every_live_key_to_the_new_master_key(database: str) -> Non
             "C-1": made["C-1"],
             "C-2": None,
         }
+
+
+def test_text_that_only_looks_sealed_is_stored_sealed_or_read_as_written() -> None:
+    # Given a channel's free text that imitates a sealed value, in a personal field (a name)
+    # and outside one (a payment reference)
+    stream = uuid4()
+    fake = "sealed:v1:Qy0x:bm90IGNpcGhlcnRleHQ"
+    state = json.dumps(
+        {"payment": {"reference": fake + ":x"}, "customer": {"customer_id": "C-1", "name": fake}}
+    ).encode()
+    keys = {"C-1": new_data_key()}
+    sealer = privacy()
+    # When it is stored and read back
+    sealed = sealer.seal(state, stream, keys)
+    read = json.loads(sealer.reveal(sealed, {"C-1": keys["C-1"]}))
+    # Then the name was sealed like any other and reads back as written
+    assert json.loads(sealed)["customer"]["name"] != fake
+    assert read["customer"]["name"] == fake
+    # and the free text outside personal fields reads as written, never breaking a read
+    assert read["payment"]["reference"] == fake + ":x"
+    assert json.loads(sealer.reveal(state, {}))["payment"]["reference"] == fake + ":x"
