@@ -23,13 +23,15 @@ from infrastructure.servers import ServerUrls
 ARTIFACTS = Path(os.environ.get("LEDGERLINE_TEST_ARTIFACTS", "test-artifacts")) / "console"
 
 
-@pytest.fixture(scope="session")
+# Package scope, not session: Playwright's sync API runs an event loop on this thread while
+# it is open, and every later test calling asyncio.run() would fail with "running event loop".
+@pytest.fixture(scope="package")
 def playwright() -> Iterator[Playwright]:
     with sync_playwright() as running:
         yield running
 
 
-@pytest.fixture(scope="session")
+@pytest.fixture(scope="package")
 def browser(playwright: Playwright) -> Iterator[Browser]:
     # Installs Debian's Chromium into .browser/ on first use (about 40 s); then instant.
     found = install_browser()
