@@ -111,7 +111,8 @@ def _load(
 
 
 def read_api(urls: ServerUrls, quick: bool) -> Result:
-    concurrency, seconds = 64, (3.0 if quick else 20.0)
+    concurrency, seconds = 64, (2.0 if quick else 20.0)
+    warmup = 0.5 if quick else 1.0
     skus = "&".join(f"sku=SKU-{n}" for n in range(0, 20))
     with fresh_database(urls) as db:
         app = InventoryApp(application_env(db, pool_size=2))
@@ -132,7 +133,7 @@ def read_api(urls: ServerUrls, quick: bool) -> Result:
         }
         with _process(["-m", "api.cli", "up", "--port", str(port)], port, env) as api:
             # Warm up, then measure.
-            _load(port, f"/v1/channels/web/availability?{skus}", 8, 1.0, issued.token, api)
+            _load(port, f"/v1/channels/web/availability?{skus}", 8, warmup, issued.token, api)
             ours, ours_rss = _load(
                 port,
                 f"/v1/channels/web/availability?{skus}",
@@ -143,7 +144,7 @@ def read_api(urls: ServerUrls, quick: bool) -> Result:
             )
         bare_port = free_port()
         with _process(["-m", "bench.bare_app", str(bare_port), db], bare_port, {}) as bare:
-            _load(bare_port, f"/bare/web?{skus}", 8, 1.0, None, bare)
+            _load(bare_port, f"/bare/web?{skus}", 8, warmup, None, bare)
             base, base_rss = _load(bare_port, f"/bare/web?{skus}", concurrency, seconds, None, bare)
     return Result(
         scenario="read_api",
@@ -168,7 +169,8 @@ def read_api(urls: ServerUrls, quick: bool) -> Result:
 
 
 def projection_lag(urls: ServerUrls, quick: bool) -> Result:
-    rate, seconds = (200, 3.0) if quick else (1000, 10.0)
+    rate, seconds = (200, 2.0) if quick else (1000, 10.0)
+    skus = 40 if quick else SKUS
     with fresh_database(urls) as db:
         app = InventoryApp(application_env(db, pool_size=4))
         follower = Follower(db, events_table("inventory"), AtpProjection("atp"))
@@ -188,7 +190,7 @@ def projection_lag(urls: ServerUrls, quick: bool) -> Result:
                     time.sleep(0.0005)
 
         try:
-            _load_network(app)
+            _load_network(app, skus)
             follower.wait(follower.head(), timeout=60)
             watcher = threading.Thread(target=watch)
             watcher.start()
@@ -200,7 +202,7 @@ def projection_lag(urls: ServerUrls, quick: bool) -> Result:
                 due = started + n * interval
                 if (pause := due - time.perf_counter()) > 0:
                     time.sleep(pause)
-                outcome = app.receive(f"SKU-{n % SKUS}", "WH2", 1)
+                outcome = app.receive(f"SKU-{n % skus}", "WH2", 1)
                 assert outcome.position is not None
                 commits.append((outcome.position, time.perf_counter()))
                 n += 1
