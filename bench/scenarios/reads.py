@@ -21,6 +21,7 @@ import psycopg
 from application.access import AccessApp
 from application.inventory import InventoryApp
 from bench.harness import Result, fresh_database, summary_ms
+from bench.pacing import paced_receives
 from domain.network import ChannelKind, LocationKind
 from infrastructure.eventstore import application_env, events_table
 from infrastructure.servers import ServerUrls, free_port
@@ -29,6 +30,7 @@ from projections.follower import Follower
 
 ROOT = Path(__file__).resolve().parents[2]
 SKUS = 200
+WRITERS = 4  # writer threads for the rate-driven scenario (one alone cannot reach 1,000/s)
 
 
 def _load_network(app: InventoryApp, skus: int = SKUS) -> None:
@@ -172,7 +174,7 @@ def projection_lag(urls: ServerUrls, quick: bool) -> Result:
     rate, seconds = (200, 2.0) if quick else (1000, 10.0)
     skus = 40 if quick else SKUS
     with fresh_database(urls) as db:
-        app = InventoryApp(application_env(db, pool_size=4))
+        app = InventoryApp(application_env(db, pool_size=WRITERS + 1))
         follower = Follower(db, events_table("inventory"), AtpProjection("atp"))
         follower.setup()
         thread, stop = follower.start()
@@ -194,19 +196,8 @@ def projection_lag(urls: ServerUrls, quick: bool) -> Result:
             follower.wait(follower.head(), timeout=60)
             watcher = threading.Thread(target=watch)
             watcher.start()
-            commits: list[tuple[int, float]] = []
-            interval = 1.0 / rate
-            started = time.perf_counter()
-            n = 0
-            while time.perf_counter() - started < seconds:
-                due = started + n * interval
-                if (pause := due - time.perf_counter()) > 0:
-                    time.sleep(pause)
-                outcome = app.receive(f"SKU-{n % skus}", "WH2", 1)
-                assert outcome.position is not None
-                commits.append((outcome.position, time.perf_counter()))
-                n += 1
-            achieved = n / (time.perf_counter() - started)
+            commits, achieved = paced_receives(app, rate, seconds, WRITERS, skus)
+            n, interval = len(commits), 1.0 / rate
             follower.wait(follower.head(), timeout=60)
             time.sleep(0.05)
             watching.set()
@@ -246,6 +237,7 @@ def projection_lag(urls: ServerUrls, quick: bool) -> Result:
         params={
             "target_rate": rate,
             "achieved_rate": round(achieved, 1),
+            "writer_threads": WRITERS,
             "seconds": seconds,
             "quick": quick,
         },
