@@ -21,6 +21,7 @@ import psycopg
 from application.access import AccessApp
 from application.inventory import InventoryApp
 from bench.harness import Result, fresh_database, summary_ms
+from bench.pacing import paced_receives
 from domain.network import ChannelKind, LocationKind
 from infrastructure.eventstore import application_env, events_table
 from infrastructure.servers import ServerUrls, free_port
@@ -29,16 +30,17 @@ from projections.follower import Follower
 
 ROOT = Path(__file__).resolve().parents[2]
 SKUS = 200
+WRITERS = 4  # writer threads for the rate-driven scenario (one alone cannot reach 1,000/s)
 
 
-def _load_network(app: InventoryApp) -> None:
+def _load_network(app: InventoryApp, skus: int = SKUS) -> None:
     for code in ("WH1", "WH2", "ST1"):
         app.put_location(code, code, LocationKind.WAREHOUSE)
     for code in ("web", "market", "pos", "phone"):
         app.put_channel(
             code, code, ChannelKind.WEB_SHOP, ["WH1", "WH2"] if code != "pos" else ["ST1"]
         )
-    for n in range(SKUS):
+    for n in range(skus):
         app.register_sku(f"SKU-{n}", "bench")
         app.receive(f"SKU-{n}", "WH1", 10 + n)
 
@@ -111,13 +113,14 @@ def _load(
 
 
 def read_api(urls: ServerUrls, quick: bool) -> Result:
-    concurrency, seconds = 64, (4.0 if quick else 20.0)
+    concurrency, seconds = 64, (2.0 if quick else 20.0)
+    warmup = 0.5 if quick else 1.0
     skus = "&".join(f"sku=SKU-{n}" for n in range(0, 20))
     with fresh_database(urls) as db:
         app = InventoryApp(application_env(db, pool_size=2))
         access = AccessApp(application_env(db, pool_size=1))
         try:
-            _load_network(app)
+            _load_network(app, 40 if quick else SKUS)  # a request asks for 20 of them
             issued = access.issue_key("bench", ["channel:web"], now=datetime.now(UTC))
         finally:
             app.close()
@@ -132,7 +135,7 @@ def read_api(urls: ServerUrls, quick: bool) -> Result:
         }
         with _process(["-m", "api.cli", "up", "--port", str(port)], port, env) as api:
             # Warm up, then measure.
-            _load(port, f"/v1/channels/web/availability?{skus}", 8, 1.0, issued.token, api)
+            _load(port, f"/v1/channels/web/availability?{skus}", 8, warmup, issued.token, api)
             ours, ours_rss = _load(
                 port,
                 f"/v1/channels/web/availability?{skus}",
@@ -143,7 +146,7 @@ def read_api(urls: ServerUrls, quick: bool) -> Result:
             )
         bare_port = free_port()
         with _process(["-m", "bench.bare_app", str(bare_port), db], bare_port, {}) as bare:
-            _load(bare_port, f"/bare/web?{skus}", 8, 1.0, None, bare)
+            _load(bare_port, f"/bare/web?{skus}", 8, warmup, None, bare)
             base, base_rss = _load(bare_port, f"/bare/web?{skus}", concurrency, seconds, None, bare)
     return Result(
         scenario="read_api",
@@ -168,9 +171,10 @@ def read_api(urls: ServerUrls, quick: bool) -> Result:
 
 
 def projection_lag(urls: ServerUrls, quick: bool) -> Result:
-    rate, seconds = (200, 3.0) if quick else (1000, 10.0)
+    rate, seconds = (200, 2.0) if quick else (1000, 10.0)
+    skus = 40 if quick else SKUS
     with fresh_database(urls) as db:
-        app = InventoryApp(application_env(db, pool_size=4))
+        app = InventoryApp(application_env(db, pool_size=WRITERS + 1))
         follower = Follower(db, events_table("inventory"), AtpProjection("atp"))
         follower.setup()
         thread, stop = follower.start()
@@ -188,23 +192,12 @@ def projection_lag(urls: ServerUrls, quick: bool) -> Result:
                     time.sleep(0.0005)
 
         try:
-            _load_network(app)
+            _load_network(app, skus)
             follower.wait(follower.head(), timeout=60)
             watcher = threading.Thread(target=watch)
             watcher.start()
-            commits: list[tuple[int, float]] = []
-            interval = 1.0 / rate
-            started = time.perf_counter()
-            n = 0
-            while time.perf_counter() - started < seconds:
-                due = started + n * interval
-                if (pause := due - time.perf_counter()) > 0:
-                    time.sleep(pause)
-                outcome = app.receive(f"SKU-{n % SKUS}", "WH2", 1)
-                assert outcome.position is not None
-                commits.append((outcome.position, time.perf_counter()))
-                n += 1
-            achieved = n / (time.perf_counter() - started)
+            commits, achieved = paced_receives(app, rate, seconds, WRITERS, skus)
+            n, interval = len(commits), 1.0 / rate
             follower.wait(follower.head(), timeout=60)
             time.sleep(0.05)
             watching.set()
@@ -244,6 +237,7 @@ def projection_lag(urls: ServerUrls, quick: bool) -> Result:
         params={
             "target_rate": rate,
             "achieved_rate": round(achieved, 1),
+            "writer_threads": WRITERS,
             "seconds": seconds,
             "quick": quick,
         },

@@ -67,7 +67,7 @@ def _sql_baseline(
 
 
 def hot_sku(urls: ServerUrls, quick: bool) -> Result:
-    clients, seconds = 16, (3.0 if quick else 20.0)
+    clients, seconds = 16, (2.0 if quick else 20.0)
     now = datetime.now(UTC)
     with fresh_database(urls) as db:
         app = InventoryApp(application_env(db, pool_size=clients))
@@ -136,7 +136,7 @@ def hot_sku(urls: ServerUrls, quick: bool) -> Result:
 
 
 def append(urls: ServerUrls, quick: bool, clients: int) -> Result:
-    seconds = 3.0 if quick else 15.0
+    seconds = 2.0 if quick else 15.0
     run = uuid.uuid4().hex[:6]
     with fresh_database(urls) as db:
         app = InventoryApp(application_env(db, pool_size=clients))
