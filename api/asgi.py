@@ -7,8 +7,14 @@ live in PostgreSQL), so any number of them can run behind a load balancer.
 
 from __future__ import annotations
 
+import time
+from collections.abc import Callable
 from datetime import timedelta
+from typing import TypeVar
 
+import psycopg
+import structlog
+from eventsourcing.persistence import PersistenceError
 from litestar import Litestar
 
 from api.app import create_app
@@ -18,6 +24,27 @@ from api.services import Services
 from application.orders import OrderSettings
 from infrastructure.log import configure_logging
 from infrastructure.settings import Settings, get_settings
+
+T = TypeVar("T")
+SETUP_ATTEMPTS = 8
+log = structlog.get_logger("ledgerline.setup")
+
+
+def with_setup_retries(build: Callable[[], T], what: str) -> T:
+    """``build()``, tried again while the database refuses it for a passing reason.
+
+    Processes started together race on the schema's CREATE ... IF NOT EXISTS statements
+    ("tuple concurrently updated"), and the database may still be starting.
+    """
+    for attempt in range(1, SETUP_ATTEMPTS + 1):
+        try:
+            return build()
+        except (PersistenceError, psycopg.Error) as error:
+            if attempt == SETUP_ATTEMPTS:
+                raise
+            log.warning("setup.retry", part=what, error=str(error), attempt=attempt)
+            time.sleep(min(0.1 * 2**attempt, 5.0))
+    raise AssertionError("unreachable")
 
 
 def services_from(
@@ -48,7 +75,8 @@ def create() -> Litestar:
             "api.asgi:create needs LEDGERLINE_DATABASE_URL and LEDGERLINE_NATS_URL "
             "(ledgerline serve sets them for its workers)"
         )
-    services = services_from(settings.database_url, settings.nats_url, settings)
+    database_url, nats_url = settings.database_url, settings.nats_url
+    services = with_setup_retries(lambda: services_from(database_url, nats_url, settings), "api")
     return create_app(
         services, max_body_bytes=settings.max_body_bytes, body_timeout=body_timeout_from_env()
     )

@@ -18,16 +18,13 @@ import contextlib
 import os
 import signal
 import sys
-import time
 from collections.abc import Callable, Iterator
 from pathlib import Path
 
-import psycopg
 import structlog
 import uvicorn
-from eventsourcing.persistence import PersistenceError
 
-from api.asgi import services_from
+from api.asgi import services_from, with_setup_retries
 from api.audit_cli import start_checkpoints
 from api.server import limits_from_env, server_options
 from api.services import Services
@@ -63,7 +60,6 @@ NAMES = ("relay", *(f"projection:{p}" for p in PROJECTIONS), *(f"process:{p}" fo
 
 
 log = structlog.get_logger(__name__)
-SETUP_ATTEMPTS = 8
 
 
 class UnknownWorker(ValueError):
@@ -143,17 +139,9 @@ def _set_up(
     settings: Settings,
     config: Path | None,
 ) -> Work:
-    # Workers starting together race on the schema's CREATE ... IF NOT EXISTS statements
-    # ("tuple concurrently updated"), and the database may still be starting: try again.
-    for attempt in range(1, SETUP_ATTEMPTS + 1):
-        try:
-            return stack.enter_context(worker_work(name, urls, settings, config))
-        except (PersistenceError, psycopg.Error) as error:
-            if attempt == SETUP_ATTEMPTS:
-                raise
-            log.warning("worker.setup_retry", worker=name, error=str(error), attempt=attempt)
-            time.sleep(min(0.1 * 2**attempt, 5.0))
-    raise AssertionError("unreachable")
+    return with_setup_retries(
+        lambda: stack.enter_context(worker_work(name, urls, settings, config)), name
+    )
 
 
 async def _until_signalled(leadership: Leadership, work: Work) -> None:

@@ -112,6 +112,7 @@ def order_story(now: datetime) -> OrderStory:
     fulfilled.refund("RF-1", Decimal("19.99"), "psp-refund-1", now + 9 * step)
     fulfilled.cancel("customer asked", now + 10 * step)  # the shipment not yet shipped
     reserved.settle(["2"], "released", "order cancelled")
+    fulfilled.erase_ship_to("retention: ship-to kept 0 days after delivery", now + 11 * step)
 
     rejected = _place("1002", now)
     shortages = [{"line": 1, "sku": "SKU-1", "requested": 2, "available": 0}]

@@ -333,6 +333,7 @@ def test_an_order_and_its_allocation_convert_to_public_types_that_survive_json()
         "ReturnRecorded",
         "RefundRecorded",
         "OrderCancelled",
+        "OrderShipToErased",
         "OrderPlaced",
         "OrderRejected",
         "OrderPlaced",
@@ -417,7 +418,7 @@ def test_an_order_and_its_allocation_convert_to_public_types_that_survive_json()
     }
     assert released.data["how"] == "released"
     assert refused.data["outcome"] == "refused"
-    assert refused.data["order_id"] == orders[11].stream_id
+    assert refused.data["order_id"] == orders[12].stream_id
     assert refused.data["shortages"] == by_type["OrderRejected"]["shortages"]
 
 

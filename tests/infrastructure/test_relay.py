@@ -189,4 +189,4 @@ def test_the_orders_log_is_relayed_once_its_application_has_made_its_table(
     assert isinstance(public, OrderPlaced)
     assert (public.channel, public.order_number) == ("web", ORDER_NUMBER)
     assert public.total.amount == "44.98"
-    assert stream[-1].type == "OrderCancelled"
+    assert stream[-1].type == "OrderShipToErased"
