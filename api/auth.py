@@ -67,6 +67,8 @@ async def authorize(
 ) -> None:
     if handler.opt.get("public") or connection.url.path.startswith(PUBLIC_PATH_PREFIXES):
         return
+    if handler.opt.get("session"):  # console pages: their own guard checks the login session
+        return
     allowed: frozenset[str] | None = handler.opt.get("roles")
     if not allowed:
         _refuse("undeclared", connection, handler=str(handler))

@@ -18,6 +18,7 @@ from application.inventory import InventoryApp
 from application.order_saga import OrderExpiry, OrderSaga
 from application.orders import OrdersApp, OrderSettings
 from application.pricing import PricingApp
+from application.privacy import PrivacyApp
 from infrastructure.eventstore import application_env, events_table
 from projections.atp import AtpProjection
 from projections.atp_queries import AtpQueries
@@ -103,4 +104,5 @@ def build_services(
         booking_expiry=BookingExpiry(bookings),
         booking_follower=booking_follower,
         booking_queries=BookingQueries(),
+        privacy=PrivacyApp(application_env(database_url, pool_size=2), orders, bookings),
     )

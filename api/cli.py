@@ -22,8 +22,12 @@ import uvicorn
 from api.app import create_app
 from api.audit_cli import add_audit_commands, start_checkpoints
 from api.bootstrap import build_services
+from api.console.cli import add_console_commands
 from api.demo import CHANNELS, load_demo
+from api.privacy_cli import add_privacy_commands
+from api.server import body_timeout_from_env, limits_from_env, server_config
 from api.services import Services
+from api.workers import add_serve_command, add_worker_commands, run_worker
 from application.access import AccessApp
 from application.commands import Request as CommandRequest
 from application.context import CommandContext
@@ -36,11 +40,13 @@ from infrastructure.connectors.start import Start
 from infrastructure.connectors.tail import tail
 from infrastructure.eventstore import application_env
 from infrastructure.log import configure_logging
+from infrastructure.privacy import MasterKeyMissing
 from infrastructure.public_events.docs import write as write_event_docs
 from infrastructure.relay import Relay, start_in_thread
 from infrastructure.servers import ServerUrls, describe, running_servers
 from infrastructure.settings import Settings, get_settings
 from projections.demand_view import DemandReadModels
+from projections.kpis import kpi_followers
 from projections.price_queries import PriceQueries
 from projections.rebuild import READ_MODELS, differences, rebuild, swap_in
 
@@ -73,6 +79,7 @@ def cmd_up(args: argparse.Namespace) -> int:
     settings = get_settings()
     with _services(settings) as (urls, services):
         running = [follower.start() for follower in services.followers()]
+        running.extend(follower.start() for follower in kpi_followers(urls.database_url))
         running.append(start_in_thread(Relay(urls.database_url, urls.nats_url)))
         running.append(DemandPricing(services.pricing, DemandReadModels(urls.database_url)).start())
         running.extend(process.start() for process in services.saga.processes())
@@ -107,13 +114,16 @@ def cmd_up(args: argparse.Namespace) -> int:
                 flush=True,
             )
         try:
-            uvicorn.run(
-                create_app(services, max_body_bytes=settings.max_body_bytes),
-                host=settings.host,
-                port=args.port or settings.port,
-                log_level="warning",
-                access_log=False,
+            app = create_app(
+                services,
+                max_body_bytes=settings.max_body_bytes,
+                body_timeout=body_timeout_from_env(),
             )
+            port = args.port or settings.port
+            config = server_config(app, settings.host, port, limits_from_env())
+            # Console pages hold server-sent event streams open; don't wait on them.
+            config.timeout_graceful_shutdown = 5
+            uvicorn.Server(config).run()
         finally:
             for _, stop in running:
                 stop.set()
@@ -123,20 +133,9 @@ def cmd_up(args: argparse.Namespace) -> int:
 
 
 def cmd_relay(args: argparse.Namespace) -> int:
-    """Only the relay: every published log (inventory, pricing, orders) onto NATS JetStream."""
-    settings = get_settings()
-    with running_servers(settings) as urls:
-        relay = Relay(urls.database_url, urls.nats_url)
-        stop = asyncio.Event()
-
-        async def main() -> None:
-            loop = asyncio.get_running_loop()
-            for signum in (signal.SIGTERM, signal.SIGINT):
-                loop.add_signal_handler(signum, stop.set)
-            await relay.run(stop)
-
-        asyncio.run(main())
-    return 0
+    """Only the relay: every published log onto NATS JetStream. Several may run: one
+    publishes, the others stand by (api/workers.py)."""
+    return run_worker("relay")
 
 
 def cmd_process(args: argparse.Namespace) -> int:
@@ -417,6 +416,10 @@ def main(argv: Sequence[str] | None = None) -> int:
     revoke.set_defaults(func=cmd_keys_revoke)
 
     add_audit_commands(sub)
+    add_privacy_commands(sub)
+    add_worker_commands(sub)
+    add_serve_command(sub)
+    add_console_commands(sub)
 
     args = parser.parse_args(argv)
     configure_logging(os.environ.get("LEDGERLINE_LOG_LEVEL", get_settings().log_level))
@@ -428,6 +431,9 @@ def main(argv: Sequence[str] | None = None) -> int:
     except DomainError as error:
         print(f"refused: {error.detail}", file=sys.stderr)
         code = 2
+    except MasterKeyMissing as error:
+        print(f"refusing to start: {error}", file=sys.stderr)
+        code = 78  # EX_CONFIG
     return code
 
 

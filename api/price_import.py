@@ -15,6 +15,7 @@ from typing import Any
 
 import msgspec
 
+from api.limits import check_depth
 from domain.price_list import PriceChange, RowError
 
 COLUMNS = ("sku", "amount", "valid_from", "valid_until")
@@ -34,6 +35,7 @@ def read_prices(raw: bytes, content_type: str) -> list[PriceChange | RowError]:
             raise UnreadableFile(f"the file is not UTF-8: {error}") from None
         return _csv(text)
     if content_type.startswith("application/json"):
+        check_depth(raw)  # an untyped decode recurses: deep nesting would be a RecursionError
         try:
             document = _DECODER.decode(raw)
         except msgspec.DecodeError as error:

@@ -24,6 +24,7 @@ _HTTP_TYPES = {
     404: "not-found",
     405: "method-not-allowed",
     406: "not-acceptable",
+    408: "request-timeout",
     413: "body-too-large",
     415: "unsupported-media-type",
     429: "rate-limited",

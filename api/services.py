@@ -15,6 +15,7 @@ from application.inventory import InventoryApp
 from application.order_saga import OrderExpiry, OrderSaga
 from application.orders import OrdersApp
 from application.pricing import PricingApp
+from application.privacy import PrivacyApp
 from projections.atp_queries import AtpQueries
 from projections.booking_queries import BookingQueries
 from projections.follower import Follower
@@ -45,6 +46,7 @@ class Services:
     booking_expiry: BookingExpiry
     booking_follower: Follower
     booking_queries: BookingQueries
+    privacy: PrivacyApp | None = None  # customers: links, erasure, export (decision 0018)
     nats: Any = None  # a connected nats.aio.client.Client, set by the app's lifespan
 
     def followers(self) -> list[Follower]:
@@ -56,4 +58,6 @@ class Services:
         self.pricing.close()
         self.orders.close()
         self.bookings.close()
+        if self.privacy is not None:
+            self.privacy.close()
         self.price_book.close()

@@ -329,6 +329,23 @@ class BookingsApp(Application[UUID]):
 
         return self._on_booking(channel, reference, decide, request)
 
+    def erase_personal_data(
+        self, booking: UUID, legal_basis: str, request: Request = ANONYMOUS
+    ) -> Outcome:
+        """Show the booking's guest as erased (the privacy process, before keys go)."""
+        now = self.clock()
+        try:
+            found: Booking = self.repository.get(booking)
+        except AggregateNotFoundError:
+            raise UnknownBooking(f"no booking {booking}", booking_id=str(booking)) from None
+
+        def decide(res: Resource, current: Booking | None) -> tuple[list[Aggregate], Booking]:
+            assert current is not None
+            current.erase_personal_data(legal_basis, now)
+            return [current], current
+
+        return self._together(found.resource, booking, decide, request)
+
     def close_slots(
         self, code: str, slots: list[str], reason: str, request: Request = ANONYMOUS
     ) -> Outcome:

@@ -374,6 +374,34 @@ class OrdersApp(Application[UUID]):
             request,
         )
 
+    def erase_personal_data(
+        self, order: UUID, legal_basis: str, request: Request = ANONYMOUS
+    ) -> Outcome:
+        """Show the order's customer and ship-to as erased (the privacy process, before the
+        keys go: a cached order must not keep them readable)."""
+
+        def decide(found: Order | None) -> tuple[Order, dict[str, Any]]:
+            assert found is not None
+            found.erase_personal_data(legal_basis, self.clock())
+            return found, order_view(found)
+
+        return self.commands.run(
+            order, decide, request, lambda: UnknownOrder(f"no order {order}", order_id=str(order))
+        )
+
+    def erase_ship_to(self, order: UUID, legal_basis: str, request: Request = ANONYMOUS) -> Outcome:
+        """Show the order's ship-to address as erased (the retention process, before its key
+        goes)."""
+
+        def decide(found: Order | None) -> tuple[Order, dict[str, Any]]:
+            assert found is not None
+            found.erase_ship_to(legal_basis, self.clock())
+            return found, order_view(found)
+
+        return self.commands.run(
+            order, decide, request, lambda: UnknownOrder(f"no order {order}", order_id=str(order))
+        )
+
     def expire(self, order: UUID, request: Request = ANONYMOUS) -> Outcome:
         """Lapse an unpaid order past its deadline (the expiry timer's command)."""
 

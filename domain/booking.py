@@ -17,6 +17,7 @@ from uuid import UUID
 
 from eventsourcing.domain import Aggregate, event
 
+from domain.customer import erased
 from domain.errors import Conflict, InvalidValue, NotFound
 from domain.identity import check_code, check_quantity, check_text, stream_id
 from domain.money import check_amount, check_currency, round_money
@@ -330,6 +331,21 @@ class Booking(Aggregate):
         self.status = BookingStatus(status)
 
     # -- helpers ---------------------------------------------------------------------------
+
+    def erase_personal_data(self, legal_basis: str, now: datetime) -> bool:
+        """The guest reads as erased from here on, in the booking and in every confirmation
+        document (their encryption key is destroyed next, decision 0018); False if already."""
+        if getattr(self, "personal_data_erased", False):
+            return False
+        check_text(legal_basis, "legal_basis", MAX_TEXT)
+        self._erase_personal_data(legal_basis=legal_basis, at=now)
+        return True
+
+    @event("PersonalDataErased")
+    def _erase_personal_data(self, legal_basis: str, at: datetime) -> None:
+        self.guest = erased(self.guest)
+        self.documents = [{**doc, "guest": erased(doc.get("guest"))} for doc in self.documents]
+        self.personal_data_erased = True
 
     def _number(self) -> str | None:
         return None if self.document is None else self.document["confirmation_number"]

@@ -17,6 +17,7 @@ from uuid import UUID
 
 from eventsourcing.domain import Aggregate, event
 
+from domain.customer import erased
 from domain.errors import Conflict, InvalidValue, NotFound
 from domain.identity import (
     check_choice,
@@ -669,6 +670,39 @@ class Order(Aggregate):
         )
 
     # -- helpers ----------------------------------------------------------------------------
+
+    # -- privacy ----------------------------------------------------------------------------
+
+    def erase_personal_data(self, legal_basis: str, now: datetime) -> bool:
+        """The customer and ship-to read as erased from here on (their encryption keys are
+        destroyed next, decision 0018); False if they already do."""
+        if getattr(self, "personal_data_erased", False):
+            return False
+        check_text(legal_basis, "legal_basis", MAX_TEXT)
+        self._erase_personal_data(legal_basis=legal_basis, at=now)
+        return True
+
+    @event("PersonalDataErased")
+    def _erase_personal_data(self, legal_basis: str, at: datetime) -> None:
+        self.customer = erased(self.customer)
+        self.ship_to = erased(self.ship_to)
+        self.personal_data_erased = True
+
+    def erase_ship_to(self, legal_basis: str, now: datetime) -> bool:
+        """A retention rule: the ship-to address reads as erased from here on (its own key is
+        destroyed next); False if it has none or already does."""
+        if self.ship_to is None or getattr(self, "ship_to_erased", False):
+            return False
+        if getattr(self, "personal_data_erased", False):
+            return False
+        check_text(legal_basis, "legal_basis", MAX_TEXT)
+        self._erase_ship_to(legal_basis=legal_basis, at=now)
+        return True
+
+    @event("ShipToErased")
+    def _erase_ship_to(self, legal_basis: str, at: datetime) -> None:
+        self.ship_to = erased(self.ship_to)
+        self.ship_to_erased = True
 
     def _unshipped(self) -> list[str]:
         return sorted(

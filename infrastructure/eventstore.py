@@ -6,17 +6,21 @@
   free of it; readers that need it use :func:`decode`.
 - :class:`LedgerRecorder` writes a command's idempotency record in the same transaction as its
   events (the library's recorder serialises inserts with a table lock, so the log is gap-free),
-  and the events' audit hashes (:mod:`infrastructure.audit.writer`, decision 0013).
+  and the events' audit hashes (:mod:`infrastructure.audit.writer`, decision 0013). It seals
+  personal fields (customer, ship-to, guest) with each customer's data key before they are
+  written, answers included, so the chain covers ciphertext (decision 0018); it refuses to
+  start without a master key rather than write them in the clear.
 """
 
 from __future__ import annotations
 
+import dataclasses
 import time
 import weakref
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from typing import Any
-from uuid import UUID, uuid4
+from uuid import NAMESPACE_URL, UUID, uuid4, uuid5
 
 from eventsourcing.persistence import (
     DatetimeAsISO,
@@ -24,6 +28,7 @@ from eventsourcing.persistence import (
     IntegrityError,
     JSONTranscoder,
     Mapper,
+    Notification,
     StoredEvent,
     UUIDAsHex,
 )
@@ -41,6 +46,8 @@ from application.idempotency import IdempotencyRecord, PendingAnswer
 from application.processes import ProcessMark
 from infrastructure.audit import correlation
 from infrastructure.audit.writer import ChainWriter
+from infrastructure.privacy import Privacy, has_sealed, keystore
+from infrastructure.privacy.crypto import master_keys
 
 META = "_meta"
 
@@ -180,6 +187,10 @@ class LedgerRecorder(PostgresApplicationRecorder):
         self.sql_create_statements.extend(
             correlation.create_statements(datastore.schema, events_table_name)
         )
+        # Customers' data keys (decision 0018): without a master key nothing starts.
+        self.log = prefix
+        self.privacy = Privacy(master_keys())
+        self.sql_create_statements.extend(keystore.create_statements(datastore.schema))
 
     def create_table(self) -> None:
         super().create_table()
@@ -196,6 +207,7 @@ class LedgerRecorder(PostgresApplicationRecorder):
         events left the server waiting in ClientRead and the client in sync(), forever.
         Small batches, the hot path, keep the library's pipelined insert (one round trip).
         """
+        stored_events, kwargs = self._seal(stored_events, kwargs)
         if sum(len(event.state) for event in stored_events) < LARGE_BATCH_BYTES:
             ids: Sequence[int] | None = super().insert_events(stored_events, **kwargs)
             return ids
@@ -209,6 +221,84 @@ class LedgerRecorder(PostgresApplicationRecorder):
                 curs, stored_events, **kwargs
             )
             return inserted
+
+    def _seal(
+        self, stored_events: Sequence[StoredEvent], kwargs: dict[str, Any]
+    ) -> tuple[Sequence[StoredEvent], dict[str, Any]]:
+        """Personal fields of the events and of their idempotency answers, sealed."""
+        answers: list[PendingAnswer] = kwargs.get("idempotency") or []
+        subjects: set[str] = set()
+        streams: set[tuple[str, str, UUID | str]] = set()
+        for event in stored_events:
+            for subject in self.privacy.subjects(event.state, event.originator_id):
+                subjects.add(subject)
+                streams.add((subject, self.log, event.originator_id))
+        owners = []
+        for answer in answers:
+            # The answer's stream: its command's last event (rendered now only to find whose
+            # data it holds; the real answer needs the position, known after the insert).
+            owner = stored_events[answer.event_index if answer.event_index is not None else 0]
+            owners.append(owner.originator_id)
+            subjects |= self.privacy.subjects(answer.render(0), owner.originator_id)
+        if not subjects:
+            return stored_events, kwargs
+        with self.datastore.get_connection() as conn:
+            keys = self.privacy.keystore.ensure(conn, subjects, streams)
+        sealed = [
+            StoredEvent(
+                originator_id=event.originator_id,
+                originator_version=event.originator_version,
+                topic=event.topic,
+                state=self.privacy.seal(event.state, event.originator_id, keys),
+            )
+            for event in stored_events
+        ]
+        if answers:
+            kwargs = {
+                **kwargs,
+                "idempotency": [
+                    PendingAnswer(
+                        key=answer.key,
+                        fingerprint=answer.fingerprint,
+                        render=self._sealed_render(answer, owner, keys),
+                        event_index=answer.event_index,
+                    )
+                    for answer, owner in zip(answers, owners, strict=True)
+                ],
+            }
+        return sealed, kwargs
+
+    def _sealed_render(
+        self, answer: PendingAnswer, owner: UUID | str, keys: dict[str, bytes]
+    ) -> Callable[[int | None], bytes]:
+        def render(position: int | None) -> bytes:
+            return self.privacy.seal(answer.render(position), owner, keys)
+
+        return render
+
+    def select_events(self, originator_id: UUID | str, **kwargs: Any) -> Sequence[StoredEvent]:
+        """The stream's events with personal fields revealed (or shown as erased)."""
+        events: Sequence[StoredEvent] = super().select_events(originator_id, **kwargs)
+        if not any(has_sealed(event.state) for event in events):
+            return events
+        with self.datastore.get_connection() as conn:
+            states = self.privacy.reveal_sync(conn, [event.state for event in events])
+        return [
+            StoredEvent(e.originator_id, e.originator_version, e.topic, state)
+            for e, state in zip(events, states, strict=True)
+        ]
+
+    def select_notifications(self, *args: Any, **kwargs: Any) -> Sequence[Notification]:
+        """Notifications with personal fields revealed (process managers read these)."""
+        notes: Sequence[Notification] = super().select_notifications(*args, **kwargs)
+        if not any(has_sealed(note.state) for note in notes):
+            return notes
+        with self.datastore.get_connection() as conn:
+            states = self.privacy.reveal_sync(conn, [note.state for note in notes])
+        return [
+            dataclasses.replace(note, state=state)
+            for note, state in zip(notes, states, strict=True)
+        ]
 
     def _fetch_ids_after_insert_events(
         self, curs: Cursor[DictRow], stored_events: Any, **kwargs: Any
@@ -237,6 +327,18 @@ class LedgerRecorder(PostgresApplicationRecorder):
                 ],
             )
         return ids
+
+    def personal_streams(self, subjects: list[str]) -> list[tuple[str, UUID]]:
+        """(log, stream id) of every stream, of any log, holding data of ``subjects``."""
+        with self.datastore.get_connection() as conn:
+            return [
+                (log, stream) for _, log, stream in self.privacy.keystore.streams(conn, subjects)
+            ]
+
+    def destroy_keys(self, subjects: list[str]) -> list[str]:
+        """Destroy the subjects' data keys (crypto-shredding); those that had a live one."""
+        with self.datastore.get_connection() as conn:
+            return [s for s in subjects if self.privacy.keystore.destroy(conn, s)]
 
     def process_position(self, process: str, upstream: str) -> int:
         with self.datastore.get_connection() as conn, conn.cursor() as curs:
@@ -269,18 +371,27 @@ class LedgerRecorder(PostgresApplicationRecorder):
             row = curs.fetchone()
         if row is None:
             return None
-        return IdempotencyRecord(
-            key=key, fingerprint=row["fingerprint"], answer=bytes(row["answer"])
-        )
+        answer = bytes(row["answer"])
+        if has_sealed(answer):
+            with self.datastore.get_connection() as conn:
+                (answer,) = self.privacy.reveal_sync(conn, [answer])
+        return IdempotencyRecord(key=key, fingerprint=row["fingerprint"], answer=answer)
 
     def record_answer(self, record: IdempotencyRecord) -> bool:
+        owner = uuid5(NAMESPACE_URL, f"idempotency:{record.key}")
+        subjects = self.privacy.subjects(record.answer, owner)
+        answer = record.answer
+        if subjects:
+            with self.datastore.get_connection() as conn:
+                keys = self.privacy.keystore.ensure(conn, subjects, ())
+            answer = self.privacy.seal(answer, owner, keys)
         with self.datastore.get_connection() as conn, conn.cursor() as curs:
             curs.execute(
                 SQL(
                     "INSERT INTO {} (key, fingerprint, answer) VALUES (%s, %s, %s) "
                     "ON CONFLICT (key) DO NOTHING"
                 ).format(self.idempotency_table),
-                (record.key, record.fingerprint, record.answer),
+                (record.key, record.fingerprint, answer),
             )
             return curs.rowcount == 1
 

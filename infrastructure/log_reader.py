@@ -26,13 +26,14 @@ from psycopg.sql import SQL, Identifier
 from infrastructure.audit.writer import hashes_table
 from infrastructure.envelope import Envelope
 from infrastructure.eventstore import events_table, make_mapper
+from infrastructure.privacy import reveal_states_async
 from infrastructure.public_events import key_of, to_envelope
 
 KEY_CACHE_SIZE = 100_000
 # Every published log: each application's own (access stays private: it holds key hashes).
 # A log whose application has not run yet in a database has no table: reading it finds
 # nothing until the table appears.
-LOGS = ("inventory", "pricing", "orders", "bookings")
+LOGS = ("inventory", "pricing", "orders", "bookings", "privacy")
 
 
 def _hex(value: bytes | None) -> str | None:
@@ -103,8 +104,11 @@ class LogReader:
         """Envelopes of ``(position, stream, version, topic, state, hash, prev_hash)`` rows
         of this log (the audit history reads streams and correlations this way too)."""
         decoded = []
-        for position, stream, version, topic, state, hash_, prev_hash in rows:
-            event, meta = self.mapper.decode(StoredEvent(stream, version, topic, bytes(state)))
+        states = await reveal_states_async(conn, [bytes(row[4]) for row in rows])
+        for (position, stream, version, topic, _, hash_, prev_hash), state in zip(
+            rows, states, strict=True
+        ):
+            event, meta = self.mapper.decode(StoredEvent(stream, version, topic, state))
             self._remember(event)
             decoded.append((position, event, meta, _hex(hash_), _hex(prev_hash)))
         missing = {event.originator_id for _, event, *_ in decoded} - self.keys.keys()
@@ -151,6 +155,8 @@ class LogReader:
             ).format(self.table),
             (list(streams),),
         )
-        for stream, version, topic, state in await cur.fetchall():
-            event, _ = self.mapper.decode(StoredEvent(stream, version, topic, bytes(state)))
+        rows = await cur.fetchall()
+        states = await reveal_states_async(conn, [bytes(row[3]) for row in rows])
+        for (stream, version, topic, _), state in zip(rows, states, strict=True):
+            event, _ = self.mapper.decode(StoredEvent(stream, version, topic, state))
             self._remember(event)

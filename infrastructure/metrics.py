@@ -58,3 +58,8 @@ CONNECTOR_LAG = Gauge(
     "Events in JetStream not yet delivered to the connector",
     ["connector"],
 )
+WORKER_LEADER = Gauge(
+    "ledgerline_worker_leader",
+    "1 while this process holds the worker's advisory lock (is its active instance)",
+    ["worker"],
+)

@@ -25,6 +25,7 @@ from psycopg.sql import SQL, Identifier
 from infrastructure.envelope import STREAM_NAME, SUBJECT_PREFIX
 from infrastructure.eventstore import events_table
 from infrastructure.log_reader import LOGS, LogReader
+from infrastructure.messaging import connect, replicas
 from infrastructure.metrics import RELAY_FAILURES, RELAY_PUBLISHED
 
 log = structlog.get_logger(__name__)
@@ -45,6 +46,7 @@ def stream_config(max_age: timedelta | None = None) -> StreamConfig:
         storage=StorageType.FILE,
         duplicate_window=window.total_seconds(),
         max_age=max_age.total_seconds() if max_age else None,
+        num_replicas=replicas(),
     )
 
 
@@ -85,9 +87,7 @@ class Relay:
                 backoff = 0.2
 
     async def _session(self, stop: asyncio.Event) -> None:
-        client = await nats.connect(
-            self.nats_url, name="ledgerline-relay", max_reconnect_attempts=0, connect_timeout=2
-        )
+        client = await connect(self.nats_url, "ledgerline-relay", max_reconnect_attempts=0)
         try:
             js = client.jetstream(timeout=5)
             try:

@@ -26,6 +26,7 @@ class Settings:
     price_tolerance_percent: Decimal  # how far a channel's shown price may be off
     payment_window_seconds: int  # an unpaid order's holds lapse after this long
     location_priority: dict[str, int]  # routing tie-breaker after distance, lower first
+    retention_ship_to_days: int | None = None  # erase ship-to addresses this long after delivery
 
 
 def _priorities(raw: str) -> dict[str, int]:
@@ -60,4 +61,9 @@ def get_settings() -> Settings:
         price_tolerance_percent=Decimal(os.environ.get("LEDGERLINE_PRICE_TOLERANCE_PERCENT") or 0),
         payment_window_seconds=_int("LEDGERLINE_PAYMENT_WINDOW_SECONDS", 1800),
         location_priority=_priorities(os.environ.get("LEDGERLINE_LOCATION_PRIORITY", "")),
+        retention_ship_to_days=(
+            _int("LEDGERLINE_RETENTION_SHIP_TO_DAYS", 0)
+            if os.environ.get("LEDGERLINE_RETENTION_SHIP_TO_DAYS")
+            else None
+        ),
     )

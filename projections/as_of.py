@@ -32,6 +32,7 @@ from domain.price_floors import PriceFloors
 from domain.price_list import PriceList
 from domain.promotion import Promotion
 from infrastructure.eventstore import EventMeta, events_table, make_mapper
+from infrastructure.privacy import reveal_states_async
 from projections.price_queries import Inputs, evaluate
 
 _MAPPER = make_mapper()
@@ -77,8 +78,11 @@ async def stream_events(
         (stream, version if version is not None else 2**62),
     )
     found = []
-    for row in await cur.fetchall():
-        recorded = _decode(row)
+    rows = await cur.fetchall()
+    # Personal fields as readers see them: revealed, or "[erased]" once the key is destroyed.
+    states = await reveal_states_async(conn, [bytes(row[4]) for row in rows])
+    for row, state in zip(rows, states, strict=True):
+        recorded = _decode((*row[:4], state))
         if at is not None and recorded.event.timestamp > at:
             break  # a stream's events are recorded in version order
         found.append(recorded)

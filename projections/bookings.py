@@ -21,6 +21,7 @@ it, a readable ``summary`` and a ``detail``. The guest (personal data) is only i
 
 from __future__ import annotations
 
+import json
 from collections.abc import Callable
 from datetime import datetime
 from typing import Any
@@ -30,6 +31,7 @@ import psycopg
 from psycopg.sql import Identifier
 
 from domain.booking import Booking, BookingStatus, canonical
+from domain.customer import erased
 from domain.resource import Resource
 from infrastructure.eventstore import EventMeta
 from projections.orders import to_json
@@ -125,6 +127,7 @@ class BookingsProjection(SchemaProjection):
             "BookingCancelled": self._cancelled,
             "BookingExpired": self._expired,
             "BookingProgressed": self._progressed,
+            "PersonalDataErased": self._erased,
         }
         self._resource_events = {event_class(Resource, name) for name in resource}
         self.handlers = {
@@ -480,6 +483,26 @@ class BookingsProjection(SchemaProjection):
         status = BookingStatus(e.status)
         self._set(cur, e, "status = %s", status.value)
         return e.at, status.value.replace("_", " "), {"status": status.value}
+
+    def _erased(self, cur: psycopg.Cursor[Any], e: Any, _: int) -> Entry:
+        """The guest as the aggregate now shows it: erased, in the booking and in every
+        confirmation document (whose digest keeps vouching for what was issued)."""
+        (guest,) = self._row(cur, e, "guest")
+        self._set(cur, e, "guest = %s", to_json(erased(json.loads(guest))))
+        documents = cur.execute(
+            self.sql(
+                "SELECT confirmation_number, document FROM {s}.documents WHERE booking_id = %s"
+            ),
+            (e.originator_id,),
+        ).fetchall()
+        for number, text in documents:
+            document = json.loads(text)
+            document["guest"] = erased(document.get("guest"))
+            cur.execute(
+                self.sql("UPDATE {s}.documents SET document = %s WHERE confirmation_number = %s"),
+                (canonical(document).decode(), number),
+            )
+        return e.at, "personal data erased", {"legal_basis": e.legal_basis}
 
     # -- helpers ---------------------------------------------------------------------------
 

@@ -23,6 +23,7 @@ from psycopg.sql import SQL, Identifier
 
 from infrastructure.eventstore import EventMeta, LedgerMapper, make_mapper
 from infrastructure.metrics import PROJECTION_FAILURES
+from infrastructure.privacy import reveal_states
 
 log = structlog.get_logger(__name__)
 
@@ -77,14 +78,15 @@ class Follower:
             with conn.transaction(), conn.cursor() as cur:
                 start = self.projection.position(conn, lock=True)
                 rows = cur.execute(self._select, (start, self.batch_size)).fetchall()
+                states = reveal_states(conn, [bytes(row[4]) for row in rows])
                 decoded = [
                     (
-                        *self.mapper.decode(
-                            StoredEvent(originator_id, version, topic, bytes(state))
-                        ),
+                        *self.mapper.decode(StoredEvent(originator_id, version, topic, state)),
                         notification_id,
                     )
-                    for notification_id, originator_id, version, topic, state in rows
+                    for (notification_id, originator_id, version, topic, _), state in zip(
+                        rows, states, strict=True
+                    )
                 ]
                 apply_batch = getattr(self.projection, "apply_batch", None)
                 if apply_batch is not None:

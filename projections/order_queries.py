@@ -180,6 +180,22 @@ class OrderQueries:
 
     # -- for the expiry timer and for checks (sync) ----------------------------------------
 
+    def due_for_ship_to_erasure(
+        self, conn: psycopg.Connection[Any], delivered_before: datetime, limit: int = 100
+    ) -> builtins.list[UUID]:
+        """Delivered orders whose last delivery is older than ``delivered_before`` and whose
+        ship-to address still reads (the retention process erases it)."""
+        rows = conn.execute(
+            self._sql(
+                "SELECT o.order_id FROM {s}.orders o WHERE o.status = %s "
+                "AND o.ship_to IS NOT NULL AND o.ship_to NOT LIKE %s "
+                "AND (SELECT max(t.at) FROM {s}.order_timeline t WHERE t.order_id = o.order_id "
+                "AND t.event = 'ShipmentDelivered') < %s ORDER BY o.order_id LIMIT %s"
+            ),
+            (OrderStatus.DELIVERED.value, '%"[erased]"%', delivered_before, limit),
+        ).fetchall()
+        return [row[0] for row in rows]
+
     def due_for_expiry(
         self, conn: psycopg.Connection[Any], now: datetime, limit: int = 100
     ) -> builtins.list[UUID]:

@@ -27,6 +27,7 @@ from uuid import UUID
 import psycopg
 from psycopg.sql import Identifier
 
+from domain.customer import erased
 from domain.order import Order, OrderStatus, ShipmentStatus
 from infrastructure.eventstore import EventMeta
 from projections.schema import SchemaProjection, event_class
@@ -128,6 +129,8 @@ class OrdersProjection(SchemaProjection):
             "OrderCancelled": self._cancelled,
             "OrderExpired": self._expired,
             "ReturnRecorded": self._returned,
+            "PersonalDataErased": self._erased,
+            "ShipToErased": self._ship_to_erased,
         }
         self.handlers = {event_class(Order, name): fn for name, fn in handlers.items()}
 
@@ -400,6 +403,34 @@ class OrdersProjection(SchemaProjection):
             "cancelled_shipments": list(e.shipments),
             "released_reservations": released,
         }
+
+    def _erased(self, cur: psycopg.Cursor[Any], e: Any, _: int) -> Entry:
+        """The customer and ship-to as the aggregate now shows them: erased (decision 0018)."""
+        row = cur.execute(
+            self.sql("SELECT customer, ship_to FROM {s}.orders WHERE order_id = %s"),
+            (e.originator_id,),
+        ).fetchone()
+        customer, ship_to = (None, None) if row is None else row
+        cur.execute(
+            self.sql("UPDATE {s}.orders SET customer = %s, ship_to = %s WHERE order_id = %s"),
+            (
+                None if customer is None else to_json(erased(json.loads(customer))),
+                None if ship_to is None else to_json(erased(json.loads(ship_to))),
+                e.originator_id,
+            ),
+        )
+        return "personal data erased", {"legal_basis": e.legal_basis}
+
+    def _ship_to_erased(self, cur: psycopg.Cursor[Any], e: Any, _: int) -> Entry:
+        row = cur.execute(
+            self.sql("SELECT ship_to FROM {s}.orders WHERE order_id = %s"), (e.originator_id,)
+        ).fetchone()
+        if row is not None and row[0] is not None:
+            cur.execute(
+                self.sql("UPDATE {s}.orders SET ship_to = %s WHERE order_id = %s"),
+                (to_json(erased(json.loads(row[0]))), e.originator_id),
+            )
+        return "ship-to address erased", {"legal_basis": e.legal_basis}
 
     def _expired(self, cur: psycopg.Cursor[Any], e: Any, _: int) -> Entry:
         self._move(cur, e.originator_id, e.shipments, ShipmentStatus.CANCELLED)

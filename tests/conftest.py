@@ -22,12 +22,17 @@ from litestar.testing import TestClient
 from api.app import create_app
 from api.bootstrap import build_services
 from api.services import Services
+from infrastructure.privacy.crypto import MASTER_KEY_ENV, generate_key
 from infrastructure.servers import (
     EmbeddedNats,
     EmbeddedPostgres,
     ServerUrls,
     temporary_database,
 )
+
+# Personal data is sealed under a master key (decision 0018): the suite makes a throwaway one
+# for its session, so no real key is ever needed (or written) by a test.
+os.environ.setdefault(MASTER_KEY_ENV, generate_key())
 
 
 @pytest.fixture(scope="session")

@@ -27,6 +27,7 @@ from psycopg.sql import SQL, Identifier
 from infrastructure.audit.chain import ZERO, fold
 from infrastructure.audit.signing import Checkpoint, Signer, load_signer
 from infrastructure.audit.writer import hashes_table
+from infrastructure.messaging import connect, replicas
 
 log = structlog.get_logger(__name__)
 
@@ -53,6 +54,7 @@ def stream_config() -> StreamConfig:
         subjects=[f"{SUBJECT_PREFIX}.>"],
         storage=StorageType.FILE,
         duplicate_window=DUPLICATE_WINDOW.total_seconds(),
+        num_replicas=replicas(),
     )
 
 
@@ -192,9 +194,7 @@ class Checkpointer:
             pending = [as_checkpoint(row) for row in await cur.fetchall()]
             if not pending:
                 return 0
-            client = await nats.connect(
-                self.nats_url, name="ledgerline-audit", max_reconnect_attempts=0, connect_timeout=2
-            )
+            client = await connect(self.nats_url, "ledgerline-audit", max_reconnect_attempts=0)
             try:
                 js = client.jetstream(timeout=5)
                 await ensure_stream(js)
@@ -245,7 +245,7 @@ async def ensure_stream(js: Any) -> None:
 
 async def export(nats_url: str, out: TextIO) -> int:
     """Write every checkpoint on JetStream to ``out`` as JSON lines; how many."""
-    client = await nats.connect(nats_url, name="ledgerline-audit-export", connect_timeout=2)
+    client = await connect(nats_url, "ledgerline-audit-export")
     written = 0
     try:
         js = client.jetstream(timeout=5)

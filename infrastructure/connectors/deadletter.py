@@ -15,6 +15,7 @@ from nats.js.api import StorageType, StreamConfig
 from nats.js.errors import BadRequestError
 
 from infrastructure.envelope import DEADLETTER_PREFIX, DEADLETTER_STREAM, DeadLetter, Envelope
+from infrastructure.messaging import replicas
 
 # Dead letters wait for a person; a month is time enough to notice and act.
 RETENTION = timedelta(days=30)
@@ -31,6 +32,7 @@ async def ensure_stream(js: JetStreamContext) -> None:
         storage=StorageType.FILE,
         max_age=RETENTION.total_seconds(),
         duplicate_window=timedelta(minutes=10).total_seconds(),
+        num_replicas=replicas(),
     )
     try:
         await js.add_stream(config)

@@ -41,6 +41,7 @@ from infrastructure.connectors.start import Start
 from infrastructure.connectors.subjects import any_matches
 from infrastructure.envelope import STREAM_NAME, Envelope
 from infrastructure.log_reader import LOGS, LogReader
+from infrastructure.messaging import connect
 from infrastructure.metrics import (
     CONNECTOR_DEAD_LETTERED,
     CONNECTOR_FAILED,
@@ -147,11 +148,8 @@ class ConnectorRunner:
     async def _connected(
         self,
     ) -> AsyncIterator[tuple[psycopg.AsyncConnection[Any], JetStreamContext]]:
-        client = await nats.connect(
-            self.nats_url,
-            name=f"ledgerline-connector-{self.name}",
-            max_reconnect_attempts=0,
-            connect_timeout=2,
+        client = await connect(
+            self.nats_url, f"ledgerline-connector-{self.name}", max_reconnect_attempts=0
         )
         try:
             js = client.jetstream(timeout=5)

@@ -15,6 +15,7 @@ from nats.js.api import AckPolicy, ConsumerConfig
 
 from infrastructure.connectors.start import Start
 from infrastructure.envelope import STREAM_NAME
+from infrastructure.messaging import connect
 
 
 async def tail(
@@ -26,7 +27,7 @@ async def tail(
     out: TextIO = sys.stdout,
 ) -> int:
     """Print each envelope on its own line until ``stop`` or ``limit``; how many printed."""
-    client = await nats.connect(nats_url, name="ledgerline-tail")
+    client = await connect(nats_url, "ledgerline-tail")
     printed = 0
     try:
         js = client.jetstream(timeout=5)

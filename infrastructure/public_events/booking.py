@@ -179,6 +179,17 @@ class BookingCancelled(PublicEvent, frozen=True, kw_only=True):
     recorded_at: Time
 
 
+class BookingPersonalDataErased(PublicEvent, frozen=True, kw_only=True):
+    """The booking's `guest` was erased (a customer's erasure request or a retention rule,
+    `legal_basis`): delete any copy you hold, confirmation documents included. From now on
+    the guest reads `"[erased]"` everywhere, in earlier events replayed too."""
+
+    channel: Channel
+    reference: Reference
+    legal_basis: str
+    recorded_at: Time
+
+
 class BookingExpired(PublicEvent, frozen=True, kw_only=True):
     """Final: not confirmed before its hold lapsed."""
 
@@ -330,4 +341,15 @@ def _progressed(event: Any, key: str) -> BookingProgressed:
     channel, reference, _ = split_key(key)
     return BookingProgressed(
         channel=channel, reference=reference, status=str(event.status), recorded_at=utc(event.at)
+    )
+
+
+@BOOKING.event(BookingPersonalDataErased, stored="Booking.PersonalDataErased")
+def _personal_data_erased(event: Any, key: str) -> BookingPersonalDataErased:
+    channel, reference, _ = split_key(key)
+    return BookingPersonalDataErased(
+        channel=channel,
+        reference=reference,
+        legal_basis=event.legal_basis,
+        recorded_at=utc(event.at),
     )

@@ -268,6 +268,27 @@ class ReturnRecorded(PublicEvent, frozen=True, kw_only=True):
     recorded_at: Time
 
 
+class OrderPersonalDataErased(PublicEvent, frozen=True, kw_only=True):
+    """The order's `customer` and `ship_to` were erased (a customer's erasure request or a
+    retention rule, `legal_basis`): delete any copy of them you hold. From now on they read
+    `"[erased]"` everywhere, in earlier events replayed too; `customer_id` stays."""
+
+    channel: Channel
+    order_number: OrderNumber
+    legal_basis: str
+    recorded_at: Time
+
+
+class OrderShipToErased(PublicEvent, frozen=True, kw_only=True):
+    """A retention rule (`legal_basis`) erased the order's `ship_to` address: delete any copy
+    you hold. From now on it reads `"[erased]"` everywhere, in earlier events replayed too."""
+
+    channel: Channel
+    order_number: OrderNumber
+    legal_basis: str
+    recorded_at: Time
+
+
 def _money(amount: Any, currency: str) -> Money | None:
     return None if amount is None else Money.of(amount, currency)
 
@@ -507,5 +528,27 @@ def _returned(event: Any, key: str) -> ReturnRecorded:
         ],
         location=event.location,
         disposition=str(event.disposition),
+        recorded_at=utc(event.at),
+    )
+
+
+@ORDER.event(OrderPersonalDataErased, stored="Order.PersonalDataErased")
+def _personal_data_erased(event: Any, key: str) -> OrderPersonalDataErased:
+    channel, order_number, _ = split_key(key)
+    return OrderPersonalDataErased(
+        channel=channel,
+        order_number=order_number,
+        legal_basis=event.legal_basis,
+        recorded_at=utc(event.at),
+    )
+
+
+@ORDER.event(OrderShipToErased, stored="Order.ShipToErased")
+def _ship_to_erased(event: Any, key: str) -> OrderShipToErased:
+    channel, order_number, _ = split_key(key)
+    return OrderShipToErased(
+        channel=channel,
+        order_number=order_number,
+        legal_basis=event.legal_basis,
         recorded_at=utc(event.at),
     )

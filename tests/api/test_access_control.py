@@ -269,6 +269,16 @@ OPS: dict[str, Op] = {
         "POST", "/v1/keys", {"admin"}, lambda n: {"name": f"k{n}", "roles": ["auditor"]}
     ),
     "listKeys": Op("GET", "/v1/keys", {"admin"}),
+    "linkCustomer": Op(
+        "POST",
+        "/v1/customers/C-{n}/links",
+        {"admin"},
+        lambda n: {"channel": "chan-a", "reference": f"R-{n}"},
+    ),
+    "exportCustomer": Op("GET", "/v1/customers/C-{n}/export", {"admin"}),
+    "eraseCustomer": Op(
+        "POST", "/v1/customers/C-{n}/erasure", {"admin"}, lambda n: {"legal_basis": "test"}
+    ),
     "putPriceList": Op("PUT", LIST, OPERATORS, lambda n: {"name": f"list {n}"}),
     "getPriceList": Op("GET", LIST, READERS | {"channel:chan-a"}),
     "setPriceListStatus": Op("PUT", LIST + "/status", OPERATORS, lambda n: {"status": "active"}),

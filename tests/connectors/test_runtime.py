@@ -121,7 +121,7 @@ def test_a_connector_of_order_events_gets_the_orders_log_from_postgresql_then_li
     asyncio.run(scenario())
     assert [(e.log, e.position) for e in seen] == [("orders", n) for n in range(1, len(seen) + 1)]
     assert {e.stream_type for e in seen} == {"order"}
-    assert [e.type for e in seen][-2:] == ["OrderPlaced", "OrderExpired"]
+    assert [e.type for e in seen][-3:] == ["OrderPlaced", "OrderExpired", "OrderPersonalDataErased"]
 
 
 def test_events_delivered_again_are_skipped_before_their_handler_runs(

@@ -122,6 +122,7 @@ def order_story(now: datetime) -> OrderStory:
 
     lapsed = _place("1003", now, due=now + step)
     lapsed.expire(now + 2 * step)
+    lapsed.erase_personal_data("retention: 0 days after expiry", now + 3 * step)
     return OrderStory([fulfilled, rejected, lapsed], [reserved, refused])
 
 
@@ -215,4 +216,5 @@ def booking_story(now: datetime) -> BookingStory:
     lapsed = _book(spare, "agency", "A-2", ["2026-04-01"], 1, now, now + step)
     lapsed.expire(now + 2 * step)
     spare.release(str(lapsed.id), "hold expired")
+    lapsed.erase_personal_data("GDPR Art. 17(1)(a)", now + 3 * step)
     return BookingStory([room, spare], [stay, late, lapsed])

@@ -9,15 +9,18 @@ import pkgutil
 from datetime import UTC, datetime, timedelta, timezone
 from decimal import Decimal
 from pathlib import Path
+from uuid import UUID
 
 import msgspec
 import psycopg
+from eventsourcing.application import Application
 from eventsourcing.domain import Aggregate
 
 import domain
 from application.inventory import InventoryApp
 from application.pricing import PricingApp
 from domain.booking import digest
+from domain.customer import Customer
 from domain.identity import stream_id
 from domain.inventory import AdjustmentReason, Inventory
 from domain.network import ChannelKind, LocationKind
@@ -39,7 +42,13 @@ from tests.infrastructure.support import (
 )
 
 DOCS = Path(__file__).resolve().parents[2] / "docs"
-NOT_PUBLISHED = {"ApiKey"}  # access events stay in PostgreSQL: they carry secret hashes
+NOT_PUBLISHED = {"ApiKey"}
+
+
+class PrivacyLog(Application[UUID]):
+    """Stands in for the privacy application as far as the store goes: its log."""
+
+    name = "privacy"  # access events stay in PostgreSQL: they carry secret hashes
 
 
 def _stored_event_classes() -> set[str]:
@@ -172,6 +181,14 @@ def test_every_kind_of_stored_event_reads_as_its_public_type(database: str) -> N
         bookings.save(*told.resources, *told.bookings)
     finally:
         bookings.close()
+    customers = PrivacyLog(application_env(database, pool_size=1))
+    try:
+        customer = Customer.register("C-1", now)
+        customer.link("marketplace", "MP-77", now)
+        customer.erase("dpo@example.com", "GDPR Art. 17(1)(a)", customer.subjects, 2, now)
+        customers.save(customer)
+    finally:
+        customers.close()
     pricing = PricingApp(application_env(database, pool_size=1))
     try:
         pricing.put_price_list("web", "EUR", "Web", "clamp", now)
@@ -226,6 +243,7 @@ def test_every_kind_of_stored_event_reads_as_its_public_type(database: str) -> N
                 *await LogReader("bookings").read(conn, 0, 3),
                 *await LogReader("bookings").read(conn, 3, 14),
                 *await LogReader("bookings").read(conn, 17, 100),
+                *await LogReader("privacy").read(conn, 0, 100),
             ]
 
     envelopes = asyncio.run(read())
@@ -319,6 +337,7 @@ def test_an_order_and_its_allocation_convert_to_public_types_that_survive_json()
         "OrderRejected",
         "OrderPlaced",
         "OrderExpired",
+        "OrderPersonalDataErased",
     ]
     assert [e.type for e in allocations] == [
         "AllocationDecided",
@@ -447,6 +466,7 @@ def test_resources_and_bookings_convert_to_public_types_that_survive_json() -> N
         "BookingCancelled",
         "BookingHeld",
         "BookingExpired",
+        "BookingPersonalDataErased",
     ]
     for envelope in resources + bookings:
         public = decode(envelope)

@@ -131,6 +131,9 @@ def test_four_channels_racing_200_orders_for_50_units_reserve_exactly_50(
     assert dict(rows) == dict.fromkeys(WEB_CHANNELS, 0)
 
 
+# The saga stays still until the count: a background saga confirming the order in the
+# meantime adds a second event to the stream, which this test would misread as a duplicate.
+@pytest.mark.no_saga
 def test_one_order_number_placed_concurrently_many_times_is_one_order(
     services: Services, database: str
 ) -> None:
