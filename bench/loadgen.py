@@ -12,7 +12,7 @@ import json
 import sys
 import time
 
-from bench.harness import summary_ms
+from bench.stats import summary_ms
 
 
 async def _worker(

@@ -296,10 +296,6 @@ class ConnectorRunner:
         message: Msg,
     ) -> None:
         attempt = message.metadata.num_delivered
-        if await store.handled_among(conn, self.name, [envelope.id]):
-            CONNECTOR_SKIPPED.labels(self.name).inc()
-            await message.ack()
-            return
         async with self._keepalive(message):
             failure = await self._attempt(conn, js, envelope, attempt, "jetstream")
         if failure is None:
@@ -322,8 +318,11 @@ class ConnectorRunner:
     ) -> Failure | None:
         try:
             async with conn.transaction():
-                await self.connector.handle(envelope, Context(self.name, conn, js, attempt))
+                # The dedup record first, in the handler's transaction: a redelivery of an
+                # event already handled stops here, before its handler runs again, and
+                # costs no separate lookup.
                 await store.record(conn, self.name, envelope)
+                await self.connector.handle(envelope, Context(self.name, conn, js, attempt))
         except store.AlreadyHandled:
             CONNECTOR_SKIPPED.labels(self.name).inc()
             return None

@@ -11,11 +11,19 @@ import nats
 import psycopg
 
 from domain.order import Order
-from infrastructure.connectors.base import FunctionConnector, PermanentFailure
+from infrastructure.connectors.base import ALL_EVENTS, FunctionConnector, PermanentFailure
+from infrastructure.connectors.runtime import consumer_name
 from infrastructure.connectors.start import Start
-from infrastructure.envelope import DeadLetter, Envelope
+from infrastructure.envelope import STREAM_NAME, DeadLetter, Envelope
 from infrastructure.eventstore import application_env
-from tests.connectors.support import network, relaying, running, wait_for, write
+from tests.connectors.support import (
+    network,
+    relaying,
+    running,
+    wait_for,
+    wait_handled,
+    write,
+)
 from tests.infrastructure.support import OrdersLog, order_story
 
 
@@ -114,3 +122,43 @@ def test_a_connector_of_order_events_gets_the_orders_log_from_postgresql_then_li
     assert [(e.log, e.position) for e in seen] == [("orders", n) for n in range(1, len(seen) + 1)]
     assert {e.stream_type for e in seen} == {"order"}
     assert [e.type for e in seen][-3:] == ["OrderPlaced", "OrderExpired", "OrderPersonalDataErased"]
+
+
+def test_events_delivered_again_are_skipped_before_their_handler_runs(
+    database: str, nats_url: str
+) -> None:
+    calls: list[str] = []
+
+    async def handler(envelope: Envelope) -> None:
+        calls.append(envelope.id)
+
+    async def delivered_all(name: str, total: int) -> bool:
+        client = await nats.connect(nats_url)
+        try:
+            info = await client.jetstream().consumer_info(STREAM_NAME, consumer_name(name))
+        finally:
+            await client.close()
+        return info.delivered.stream_seq >= total and not info.num_ack_pending
+
+    async def scenario() -> None:
+        await write(database, network)
+        async with relaying(database, nats_url):
+            await write(database, _stock("A", 5))
+            connector = FunctionConnector("once", handler)
+            # Given a connector that handled every event from JetStream
+            async with running(connector, database, nats_url, Start("seq", sequence=1)):
+                await wait_handled(database, "once", ALL_EVENTS)
+            first = list(calls)
+            # When its consumer starts over at the stream's first event (no backfill)
+            async with running(
+                connector, database, nats_url, Start("seq", sequence=1), restart=True
+            ):
+                await wait_for(lambda: delivered_all("once", len(first)), "the redeliveries")
+            # Then every event came again, and no handler ran a second time
+            assert calls == first
+            assert len(set(first)) == len(first) > 5
+
+    asyncio.run(scenario())
+    with psycopg.connect(database) as conn:
+        count = conn.execute("SELECT count(*) FROM connector_handled").fetchone()
+    assert count == (len(calls),)
